@@ -1,0 +1,45 @@
+# Verdict: the two commands a newcomer needs are `make demo` and `make test`.
+# Every target bootstraps first (a no-op when nothing is missing).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+JOBS ?= 2
+SWIFT_BUILD_FLAGS ?= -j $(JOBS)
+RELEASE_BIN := .build/release/verdict
+
+.PHONY: bootstrap build debug test unit-test integration-test demo model broker-start broker-stop bench clean help
+
+help:
+	@echo "make demo   - bootstrap, start the embedded broker, score generated traffic, print a summary"
+	@echo "make test   - bootstrap, build, start the broker, run unit and integration tests, stop it"
+	@echo "make build  - the optimized binary at $(RELEASE_BIN)"
+	@echo "make model  - retrain the default model in a pinned Python environment (training/)"
+	@echo "make bench  - the benchmarks reported in docs/benchmarks.md"
+
+bootstrap:
+	@scripts/bootstrap
+
+build: bootstrap
+	swift build -c release $(SWIFT_BUILD_FLAGS) --product verdict
+
+debug: bootstrap
+	swift build $(SWIFT_BUILD_FLAGS)
+
+# Integration suites must run under `make test`: VERDICT_REQUIRE_INTEGRATION=1 turns a missing broker
+# into failures, and scripts/test-run fails the run when any suite was skipped.
+test: build
+	scripts/test-run
+
+demo: build
+	scripts/demo
+
+bench: build
+	scripts/bench
+
+broker-start: bootstrap
+	scripts/broker start
+
+broker-stop:
+	scripts/broker stop
+
+clean:
+	rm -rf .build .run

@@ -1,0 +1,41 @@
+/// A record to produce.
+public struct KafkaProducerRecord: Sendable, Hashable {
+    public var topic: String
+    /// The partition; nil lets librdkafka's partitioner choose by key (murmur2-compatible `consistent_random`).
+    public var partition: Int?
+    public var key: [UInt8]?
+    /// The value; nil produces a tombstone.
+    public var value: [UInt8]?
+    public var headers: [KafkaHeader]
+
+    public init(topic: String, partition: Int? = nil, key: [UInt8]? = nil, value: [UInt8]?, headers: [KafkaHeader] = []) {
+        self.topic = topic
+        self.partition = partition
+        self.key = key
+        self.value = value
+        self.headers = headers
+    }
+}
+
+/// The broker's answer for one produced record, handed back on the producer's poll thread.
+public struct KafkaDeliveryReport: Sendable, Equatable {
+    /// The id the caller gave ``KafkaProducer/send(_:id:)``.
+    public var id: UInt64
+    public var topic: String
+    public var partition: Int
+    /// The offset the record was written at; nil when it failed or the broker did not say.
+    public var offset: Int64?
+    /// Why the record was not delivered; nil when it was.
+    public var error: KafkaError?
+
+    public init(id: UInt64, topic: String, partition: Int, offset: Int64?, error: KafkaError?) {
+        self.id = id
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.error = error
+    }
+
+    /// The record was acknowledged by the broker.
+    public var isDelivered: Bool { error == nil }
+}

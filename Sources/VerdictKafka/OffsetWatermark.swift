@@ -1,0 +1,139 @@
+/// The commit position of one partition when work completes out of order.
+///
+/// Records are ``track(_:)``ed in the order they were consumed and ``complete(_:)``d in any order. The
+/// ``committableOffset`` only ever advances over the contiguous completed prefix: a record that is
+/// still in flight (or failed) holds back every later offset, so a crash re-delivers it instead of
+/// skipping it. Offsets need not be contiguous (compaction and transaction markers leave gaps); only
+/// their order matters.
+public struct OffsetWatermark: Sendable {
+    // Tracked offsets in consumption order, from `head` on; `done[i]` says whether offsets[i] completed.
+    private var offsets: [Int64] = []
+    private var done: [Bool] = []
+    private var head = 0
+
+    /// The offset to commit: one past the last record of the completed prefix; nil until something completed.
+    public private(set) var committableOffset: Int64?
+
+    public init() {}
+
+    /// Records tracked and not yet part of the completed prefix.
+    public var inFlight: Int { offsets.count - head }
+
+    /// The highest offset tracked so far.
+    public var lastTracked: Int64? { offsets.last }
+
+    /// Registers a consumed record. Offsets must increase.
+    ///
+    /// - Returns: false (and ignores it) when `offset` is not above the last tracked offset, as after a
+    ///   rewind re-delivers records: call ``reset()`` when seeking backwards.
+    @discardableResult
+    public mutating func track(_ offset: Int64) -> Bool {
+        if let last = offsets.last, offset <= last { return false }
+        if let committableOffset, offset < committableOffset { return false }
+        offsets.append(offset)
+        done.append(false)
+        return true
+    }
+
+    /// Marks a record done.
+    ///
+    /// - Returns: The new ``committableOffset`` if it advanced, else nil. Completing an offset that is
+    ///   not in flight (never tracked, or already committed past) does nothing.
+    @discardableResult
+    public mutating func complete(_ offset: Int64) -> Int64? {
+        guard let index = indexOf(offset), !done[index] else { return nil }
+        done[index] = true
+        guard index == head else { return nil }
+        while head < offsets.count && done[head] {
+            committableOffset = offsets[head] + 1
+            head += 1
+        }
+        compactIfNeeded()
+        return committableOffset
+    }
+
+    /// Whether `offset` is tracked and not yet completed.
+    public func isPending(_ offset: Int64) -> Bool {
+        guard let index = indexOf(offset) else { return false }
+        return !done[index]
+    }
+
+    /// Offsets tracked and not completed, oldest first.
+    public var pendingOffsets: [Int64] {
+        (head..<offsets.count).compactMap { done[$0] ? nil : offsets[$0] }
+    }
+
+    /// Forgets everything in flight (the partition was revoked, or the consumer seeks backwards).
+    public mutating func reset() {
+        offsets.removeAll(keepingCapacity: true)
+        done.removeAll(keepingCapacity: true)
+        head = 0
+        committableOffset = nil
+    }
+
+    private func indexOf(_ offset: Int64) -> Int? {
+        var low = head
+        var high = offsets.count
+        while low < high {
+            let mid = (low + high) / 2
+            if offsets[mid] < offset { low = mid + 1 } else { high = mid }
+        }
+        return low < offsets.count && offsets[low] == offset ? low : nil
+    }
+
+    private mutating func compactIfNeeded() {
+        // Drop the completed prefix once it is most of the storage: amortised O(1) per record.
+        guard head >= 1024 && head * 2 >= offsets.count else { return }
+        offsets.removeFirst(head)
+        done.removeFirst(head)
+        head = 0
+    }
+}
+
+/// An ``OffsetWatermark`` per partition.
+public struct PartitionWatermarks: Sendable {
+    private var watermarks: [KafkaTopicPartition: OffsetWatermark] = [:]
+
+    public init() {}
+
+    /// Registers a consumed record; see ``OffsetWatermark/track(_:)``.
+    @discardableResult
+    public mutating func track(_ partition: KafkaTopicPartition, offset: Int64) -> Bool {
+        watermarks[partition, default: OffsetWatermark()].track(offset)
+    }
+
+    /// Marks a record done; returns the offset to store when the partition's watermark advanced.
+    public mutating func complete(_ partition: KafkaTopicPartition, offset: Int64) -> KafkaTopicPartitionOffset? {
+        guard let advanced = watermarks[partition]?.complete(offset) else { return nil }
+        return KafkaTopicPartitionOffset(topicPartition: partition, offset: advanced)
+    }
+
+    /// The watermark of one partition, if tracked.
+    public subscript(partition: KafkaTopicPartition) -> OffsetWatermark? { watermarks[partition] }
+
+    /// Records in flight across all partitions.
+    public var inFlight: Int { watermarks.values.reduce(0) { $0 + $1.inFlight } }
+
+    /// In-flight records of `partition`.
+    public func inFlight(_ partition: KafkaTopicPartition) -> Int { watermarks[partition]?.inFlight ?? 0 }
+
+    /// The committable offset of every partition that has one.
+    public var committableOffsets: [KafkaTopicPartitionOffset] {
+        watermarks.compactMap { partition, mark in
+            mark.committableOffset.map { KafkaTopicPartitionOffset(topicPartition: partition, offset: $0) }
+        }.sorted { $0.topicPartition < $1.topicPartition }
+    }
+
+    /// Forgets partitions (revoked or lost).
+    public mutating func remove(_ partitions: some Sequence<KafkaTopicPartition>) {
+        for partition in partitions { watermarks[partition] = nil }
+    }
+
+    /// Forgets one partition's in-flight records but keeps tracking it (after a rewind).
+    public mutating func reset(_ partition: KafkaTopicPartition) {
+        watermarks[partition]?.reset()
+    }
+
+    /// The partitions tracked.
+    public var partitions: [KafkaTopicPartition] { watermarks.keys.sorted() }
+}
