@@ -41,6 +41,8 @@ public final class KafkaMockCluster: @unchecked Sendable {
         case invalidProducerEpoch
         case producerFenced
         case rebalanceInProgress
+        case messageTooLarge
+        case topicAuthorizationFailed
 
         var code: rd_kafka_resp_err_t {
             switch self {
@@ -55,6 +57,8 @@ public final class KafkaMockCluster: @unchecked Sendable {
             case .invalidProducerEpoch: RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH
             case .producerFenced: RD_KAFKA_RESP_ERR_PRODUCER_FENCED
             case .rebalanceInProgress: RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS
+            case .messageTooLarge: RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
+            case .topicAuthorizationFailed: RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
             }
         }
     }
