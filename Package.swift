@@ -28,10 +28,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "VerdictPipeline",
+            dependencies: [
+                "VerdictKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "verdict",
             dependencies: [
                 "VerdictKafka",
+                "VerdictPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -137,7 +137,10 @@ public final class KafkaConsumer: Sendable {
         while shared.running.load(ordering: .relaxed) {
             // Block until the first message (serving rebalances and errors meanwhile), then take what
             // else is already fetched without waiting: low latency at low rates, full batches at high ones.
-            guard let first = rd_kafka_consumer_poll(rk, pollMilliseconds) else { continue }
+            guard let first = rd_kafka_consumer_poll(rk, pollMilliseconds) else {
+                shared.dispatch { handler, consumer in handler.consumerDidPoll(consumer) }
+                continue
+            }
             slots[0] = first
             var count = 1
             if maxBatch > 1, let queue {
@@ -162,6 +165,7 @@ public final class KafkaConsumer: Sendable {
                 shared.logger.warning("kafka consumer error", metadata: ["error": "\(error)"])
                 shared.dispatch { handler, consumer in handler.consumer(consumer, didFail: error) }
             }
+            shared.dispatch { handler, consumer in handler.consumerDidPoll(consumer) }
         }
     }
 

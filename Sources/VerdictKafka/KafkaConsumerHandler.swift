@@ -17,10 +17,15 @@ public protocol KafkaConsumerHandler: AnyObject, Sendable {
 
     /// Statistics parsed from librdkafka's stats JSON, every `statisticsInterval`.
     func consumer(_ consumer: KafkaConsumer, statistics: KafkaStatistics)
+
+    /// Called after every poll, with or without records (at least every `pollTimeout`): the place for
+    /// periodic work on the poll thread, such as storing offsets that completed meanwhile.
+    func consumerDidPoll(_ consumer: KafkaConsumer)
 }
 
 extension KafkaConsumerHandler {
     public func consumer(_ consumer: KafkaConsumer, rebalance event: KafkaRebalanceEvent) {}
     public func consumer(_ consumer: KafkaConsumer, didFail error: KafkaError) {}
     public func consumer(_ consumer: KafkaConsumer, statistics: KafkaStatistics) {}
+    public func consumerDidPoll(_ consumer: KafkaConsumer) {}
 }

@@ -145,6 +145,25 @@ public final class KafkaProducer: Sendable {
         }
     }
 
+    /// Like ``send(_:id:)``, but when the queue is full blocks the calling thread (a dedicated thread,
+    /// never Swift's cooperative pool) until delivery reports make room, for at most `timeout`.
+    ///
+    /// - Throws: ``KafkaError/Code/queueFull`` when there was no room within `timeout`, or any error
+    ///   ``send(_:id:)`` throws.
+    public func sendBlocking(_ record: KafkaProducerRecord, id: UInt64, timeout: Duration) throws(KafkaError) {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while true {
+            do {
+                try send(record, id: id)
+                return
+            } catch {
+                guard error.code == .queueFull, clock.now < deadline else { throw error }
+                waitForQueueSpace(timeout: .milliseconds(100))
+            }
+        }
+    }
+
     /// Blocks the calling thread until a delivery report frees queue space, or `timeout` passes.
     /// Call after ``send(_:id:)`` threw ``KafkaError/Code/queueFull``, then send again. Never call it
     /// from Swift's cooperative pool.

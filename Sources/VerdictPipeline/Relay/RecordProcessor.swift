@@ -1,0 +1,24 @@
+public import VerdictKafka
+
+/// Turns consumed records into the records to publish: exactly one output per input (a decision or
+/// a dead letter), so every input offset is accounted for by one delivery report.
+public protocol RecordProcessor: Sendable {
+    /// Processes a batch on the consumer's poll thread. `outputs` is empty on entry; append one record
+    /// per message, in the same order.
+    func process(_ messages: [KafkaMessage], into outputs: inout [KafkaProducerRecord])
+}
+
+/// Copies every record unchanged to another topic: the ceiling benchmark (`verdict bench passthrough`).
+public struct PassthroughProcessor: RecordProcessor {
+    public let outputTopic: String
+
+    public init(outputTopic: String) {
+        self.outputTopic = outputTopic
+    }
+
+    public func process(_ messages: [KafkaMessage], into outputs: inout [KafkaProducerRecord]) {
+        for message in messages {
+            outputs.append(KafkaProducerRecord(topic: outputTopic, key: message.key, value: message.value, headers: message.headers))
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import Logging
+import VerdictKafka
+
+/// Helpers the subcommands share.
+enum CommandSupport {
+    static func logger(level: Logger.Level, label: String = "verdict") -> Logger {
+        var logger = Logger(label: label)
+        logger.logLevel = level
+        return logger
+    }
+
+    static func client(_ brokers: String) -> KafkaClientConfiguration {
+        KafkaClientConfiguration(bootstrapServers: brokers.split(separator: ",").map { String($0) })
+    }
+
+    /// Runs blocking work (a produce loop) on a dedicated thread, off Swift's cooperative pool.
+    static func onDedicatedThread(_ body: @escaping @Sendable () throws -> Void) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let thread = Thread {
+                do {
+                    try body()
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+    }
+
+    static func format(_ duration: Duration) -> String {
+        String(format: "%.2f s", duration.seconds)
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}
