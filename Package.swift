@@ -28,6 +28,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "VerdictForest"),
         .target(
             name: "VerdictPipeline",
             dependencies: [
@@ -39,6 +40,7 @@ let package = Package(
             name: "verdict",
             dependencies: [
                 "VerdictKafka",
+                "VerdictForest",
                 "VerdictPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -48,6 +50,7 @@ let package = Package(
             name: "VerdictKafkaTests",
             dependencies: ["VerdictKafka", .product(name: "Logging", package: "swift-log")]
         ),
+        .testTarget(name: "VerdictForestTests", dependencies: ["VerdictForest"], exclude: ["Fixtures"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["VerdictKafka", .product(name: "Logging", package: "swift-log")]

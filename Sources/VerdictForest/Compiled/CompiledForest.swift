@@ -1,0 +1,178 @@
+/// The evaluation layout: every tree's nodes in one flat array, built once at load.
+///
+/// A node is 16 bytes: its threshold, its feature index (the high bit is the default-left flag for
+/// missing values), and the index of its left child; the right child is always `left + 1`.
+/// Leaves point to themselves and test a sentinel feature (`row[featureCount] = -inf`) that always
+/// "goes left", so a tree is walked with exactly `depth` branch-free steps and its leaf value read
+/// from the node's threshold field.
+///
+/// Every comparison is normalised to the model's one operator (`<` for XGBoost, `<=` for LightGBM
+/// and scikit-learn exports) by swapping children or moving the threshold to the neighbouring
+/// representable value. Nodes that cannot be normalised (categorical sets, equality tests,
+/// LightGBM's zero-as-missing, infinite thresholds that would change meaning) are "special": their
+/// trees take a checked loop that evaluates the special node by its reference semantics.
+struct CompiledForest: Sendable {
+    struct Node: Sendable {
+        var threshold: Double
+        var feature: UInt32
+        var left: UInt32
+    }
+
+    struct Tree: Sendable {
+        var root: UInt32
+        var depth: UInt32
+        var output: Int32
+        var hasSpecial: Bool
+    }
+
+    static let defaultLeftBit: UInt32 = 1 << 31
+    static let specialBit: UInt32 = 1 << 30
+    static let featureMask: UInt32 = (1 << 30) - 1
+
+    var nodes: [Node]
+    var trees: [Tree]
+    /// The split of each special node, by node index.
+    var specials: [UInt32: Split]
+    /// For multi-output leaves: node index -> range in `leafEntries`.
+    var leafRanges: [UInt32: Range<Int>]
+    var leafEntries: [LeafOutput]
+    /// `<=` when true, `<` otherwise.
+    var lessOrEqual: Bool
+    /// Inputs are rounded to float32 before comparing.
+    var roundInputs: Bool
+    /// Margins are summed in float32 (XGBoost).
+    var float32Sum: Bool
+    var featureCount: Int
+    var outputCount: Int
+    var usesLeafVectors: Bool { !leafEntries.isEmpty }
+    var maxDepth: Int
+}
+
+extension CompiledForest {
+    /// Compiles validated trees. `lessOrEqual` picks the operator every comparison is normalised to.
+    init(trees source: [DecisionTree], info: ModelInfo) {
+        featureCount = info.featureCount
+        outputCount = info.outputCount
+        roundInputs = info.arithmetic == .xgboost || info.arithmetic == .onnxFloat
+        float32Sum = info.arithmetic == .xgboost
+        lessOrEqual = Self.preferredOperator(source, info: info)
+        nodes = []
+        trees = []
+        specials = [:]
+        leafRanges = [:]
+        leafEntries = []
+        maxDepth = 0
+        let sentinel = UInt32(featureCount)
+        for tree in source {
+            let rootIndex = UInt32(nodes.count)
+            // Breadth-first: each inner node's two children get consecutive slots.
+            var queue: [(source: Int, slot: Int, depth: Int)] = [(tree.root, nodes.count, 0)]
+            nodes.append(Node(threshold: 0, feature: 0, left: 0))
+            var depth = 0
+            var hasSpecial = false
+            var head = 0
+            while head < queue.count {
+                let (sourceIndex, slot, level) = queue[head]
+                head += 1
+                let node = tree.nodes[sourceIndex]
+                depth = max(depth, level)
+                guard let split = node.split else {
+                    let value = node.value * tree.weight
+                    nodes[slot] = Node(threshold: value, feature: sentinel, left: UInt32(slot))
+                    if !node.outputs.isEmpty {
+                        let start = leafEntries.count
+                        leafEntries.append(contentsOf: node.outputs.map { LeafOutput(output: $0.output, value: $0.value * tree.weight) })
+                        leafRanges[UInt32(slot)] = start..<leafEntries.count
+                    }
+                    continue
+                }
+                let childSlot = nodes.count
+                nodes.append(Node(threshold: 0, feature: 0, left: 0))
+                nodes.append(Node(threshold: 0, feature: 0, left: 0))
+                if let fast = fastForm(split) {
+                    let (left, right) = fast.swapped ? (node.right, node.left) : (node.left, node.right)
+                    queue.append((left, childSlot, level + 1))
+                    queue.append((right, childSlot + 1, level + 1))
+                    let flag = fast.defaultLeft ? Self.defaultLeftBit : 0
+                    nodes[slot] = Node(threshold: fast.threshold, feature: UInt32(split.feature) | flag, left: UInt32(childSlot))
+                } else {
+                    hasSpecial = true
+                    queue.append((node.left, childSlot, level + 1))
+                    queue.append((node.right, childSlot + 1, level + 1))
+                    specials[UInt32(slot)] = split
+                    nodes[slot] = Node(threshold: 0, feature: UInt32(split.feature) | Self.specialBit, left: UInt32(childSlot))
+                }
+            }
+            maxDepth = max(maxDepth, depth)
+            trees.append(Tree(root: rootIndex, depth: UInt32(depth), output: Int32(tree.output), hasSpecial: hasSpecial))
+        }
+    }
+
+    /// The operator most numeric splits already use (ONNX files may mix them).
+    private static func preferredOperator(_ trees: [DecisionTree], info: ModelInfo) -> Bool {
+        switch info.arithmetic {
+        case .xgboost: return false
+        case .lightgbm: return true
+        case .onnxFloat, .onnxDouble:
+            var less = 0
+            var lessOrEqual = 0
+            for tree in trees {
+                for node in tree.nodes {
+                    guard case .numeric(_, _, let comparison, _) = node.split else { continue }
+                    switch comparison {
+                    case .less, .greaterOrEqual: less += 1
+                    case .lessOrEqual, .greater: lessOrEqual += 1
+                    default: break
+                    }
+                }
+            }
+            return lessOrEqual >= less
+        }
+    }
+
+    /// The value just below/above `t` among the values inputs can take.
+    private func neighbour(_ t: Double, up: Bool) -> Double {
+        if roundInputs {
+            let f = Float(t)
+            return Double(up ? f.nextUp : f.nextDown)
+        }
+        return up ? t.nextUp : t.nextDown
+    }
+
+    /// The branch-free form of a numeric split, or nil when it needs the checked path.
+    private func fastForm(_ split: Split) -> (threshold: Double, swapped: Bool, defaultLeft: Bool)? {
+        guard case .numeric(_, let t, let comparison, let missing) = split else { return nil }
+        // Where NaN goes in the original orientation.
+        let nanLeft: Bool
+        switch missing {
+        case .left: nanLeft = true
+        case .right: nanLeft = false
+        case .asZero: nanLeft = comparison.holds(0, t)
+        case .compared: nanLeft = comparison.holds(.nan, t)
+        case .zeroIsMissing: return nil
+        }
+        // A threshold of float32 precision must stay exact when inputs are rounded to float32.
+        if roundInputs && Double(Float(t)) != t && !t.isInfinite { return nil }
+        let mode: Comparison = lessOrEqual ? .lessOrEqual : .less
+        switch (comparison, mode) {
+        case (.less, .less), (.lessOrEqual, .lessOrEqual):
+            return (t, false, nanLeft)
+        case (.greaterOrEqual, .less), (.greater, .lessOrEqual):
+            return (t, true, !nanLeft)
+        case (.less, .lessOrEqual):
+            guard t.isFinite else { return nil }
+            return (neighbour(t, up: false), false, nanLeft)
+        case (.lessOrEqual, .less):
+            guard t.isFinite else { return nil }
+            return (neighbour(t, up: true), false, nanLeft)
+        case (.greater, .less):
+            guard t.isFinite else { return nil }
+            return (neighbour(t, up: true), true, !nanLeft)
+        case (.greaterOrEqual, .lessOrEqual):
+            guard t.isFinite else { return nil }
+            return (neighbour(t, up: false), true, !nanLeft)
+        default:
+            return nil
+        }
+    }
+}
