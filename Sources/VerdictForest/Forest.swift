@@ -43,7 +43,7 @@ public final class Forest: Sendable {
     public func predict(row: UnsafeBufferPointer<Double>, margins: UnsafeMutableBufferPointer<Double>, outputs: UnsafeMutableBufferPointer<Double>) {
         precondition(row.count >= featureCount && margins.count >= outputCount && outputs.count >= outputCount,
                      "row needs \(featureCount) values and the buffers \(outputCount)")
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: featureCount + 1) { scratch in
+        withUnsafeTemporaryAllocation(of: Int64.self, capacity: compiled.preparedWidth) { scratch in
             let prepared = scratch.baseAddress!
             compiled.prepare(row.baseAddress!, into: prepared)
             let m = margins.baseAddress!
@@ -119,27 +119,29 @@ public final class Forest: Sendable {
 
     /// Rows `start..<end`, interleaved by `CompiledForest.interleave`.
     func predictRange(_ rows: UnsafePointer<Double>, _ margins: UnsafeMutablePointer<Double>, _ outputs: UnsafeMutablePointer<Double>, _ start: Int, _ end: Int) {
-        let width = featureCount + 1
+        let width = compiled.preparedWidth
         let lanes = CompiledForest.interleave
         let k = outputCount
         var row = start
         if !compiled.usesLeafVectors {
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: lanes * width) { scratch in
+            let block = CompiledForest.blockRows
+            withUnsafeTemporaryAllocation(of: Int64.self, capacity: block * width) { scratch in
                 let prepared = scratch.baseAddress!
                 while row + lanes <= end {
-                    for lane in 0..<lanes {
-                        compiled.prepare(rows + (row + lane) * featureCount, into: prepared + lane * width)
-                        for o in 0..<k { margins[(row + lane) * k + o] = info.baseMargins[o] }
+                    let n = min(block, (end - row) / lanes * lanes)
+                    for r in 0..<n {
+                        compiled.prepare(rows + (row + r) * featureCount, into: prepared + r * width)
+                        for o in 0..<k { margins[(row + r) * k + o] = info.baseMargins[o] }
                     }
-                    compiled.accumulateInterleaved(rows: prepared, margins: margins + row * k)
-                    for lane in 0..<lanes {
-                        finish(margins: margins + (row + lane) * k, outputs: outputs + (row + lane) * k)
+                    compiled.accumulateBlock(rows: prepared, rowCount: n, margins: margins + row * k)
+                    for r in 0..<n {
+                        finish(margins: margins + (row + r) * k, outputs: outputs + (row + r) * k)
                     }
-                    row += lanes
+                    row += n
                 }
             }
         }
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: width) { scratch in
+        withUnsafeTemporaryAllocation(of: Int64.self, capacity: width) { scratch in
             let prepared = scratch.baseAddress!
             while row < end {
                 compiled.prepare(rows + row * featureCount, into: prepared)

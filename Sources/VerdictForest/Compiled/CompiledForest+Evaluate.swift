@@ -1,56 +1,61 @@
 extension CompiledForest {
-    /// Copies `row` into `scratch` (featureCount + 1 values) as the model sees it: rounded to float32
-    /// when the model compares in float32, with the leaf sentinel appended.
+    /// Values per prepared row: each feature twice (NaN as +inf, NaN as -inf) and the leaf sentinel.
+    var preparedWidth: Int { 2 * featureCount + 1 }
+
+    /// Copies `row` into `scratch` (``preparedWidth`` values) as the model sees it: rounded to
+    /// float32 when the model compares in float32, NaN replaced by +inf in the first copy and by -inf
+    /// in the second, and the -inf leaf sentinel last.
     @inline(__always)
-    func prepare(_ row: UnsafePointer<Double>, into scratch: UnsafeMutablePointer<Double>) {
-        if roundInputs {
-            for i in 0..<featureCount { scratch[i] = Double(Float(row[i])) }
-        } else {
-            scratch.update(from: row, count: featureCount)
+    func prepare(_ row: UnsafePointer<Double>, into scratch: UnsafeMutablePointer<Int64>) {
+        let f = featureCount
+        let plusInfinity = Self.orderKey(.infinity)
+        let minusInfinity = Self.orderKey(-.infinity)
+        for i in 0..<f {
+            let x = roundInputs ? Double(Float(row[i])) : row[i]
+            let key = Self.orderKey(x)
+            scratch[i] = x.isNaN ? plusInfinity : key
+            scratch[f + i] = x.isNaN ? minusInfinity : key
         }
-        scratch[featureCount] = -.infinity
+        scratch[2 * f] = Self.sentinelKey
+    }
+
+    /// A feature's value in a prepared row, NaN restored (for special nodes).
+    @inline(__always)
+    func value(_ feature: Int, in row: UnsafePointer<Int64>) -> Double {
+        let high = row[feature]
+        let low = row[featureCount + feature]
+        return high == Self.orderKey(.infinity) && low == Self.orderKey(-.infinity) ? .nan : Self.value(ofKey: high)
     }
 
     /// Walks one tree for one prepared row; returns the leaf's node index.
     @inline(__always)
-    func leaf(of tree: Tree, row: UnsafePointer<Double>, nodes: UnsafePointer<Node>) -> Int {
+    func leaf(of tree: Tree, row: UnsafePointer<Int64>, nodes: UnsafePointer<Node>) -> Int {
         if tree.hasSpecial { return checkedLeaf(of: tree, row: row, nodes: nodes) }
         var index = Int(tree.root)
         if lessOrEqual {
-            for _ in 0..<tree.depth {
-                let node = nodes[index]
-                let x = row[Int(node.feature & Self.featureMask)]
-                let goLeft = x.isNaN ? node.feature & Self.defaultLeftBit != 0 : x <= node.threshold
-                index = Int(node.left) &+ (goLeft ? 0 : 1)
-            }
+            for _ in 0..<tree.depth { index = Self.step(LessOrEqualOperator.self, index, row, nodes) }
         } else {
-            for _ in 0..<tree.depth {
-                let node = nodes[index]
-                let x = row[Int(node.feature & Self.featureMask)]
-                let goLeft = x.isNaN ? node.feature & Self.defaultLeftBit != 0 : x < node.threshold
-                index = Int(node.left) &+ (goLeft ? 0 : 1)
-            }
+            for _ in 0..<tree.depth { index = Self.step(LessOperator.self, index, row, nodes) }
         }
         return index
     }
 
     /// The walk for trees with special nodes: stops at the leaf and evaluates special splits by
     /// their reference semantics.
-    func checkedLeaf(of tree: Tree, row: UnsafePointer<Double>, nodes: UnsafePointer<Node>) -> Int {
+    func checkedLeaf(of tree: Tree, row: UnsafePointer<Int64>, nodes: UnsafePointer<Node>) -> Int {
         var index = Int(tree.root)
+        let sentinel = 2 * featureCount
         while true {
             let node = nodes[index]
-            let feature = Int(node.feature & Self.featureMask)
-            if feature == featureCount { return index }
-            let x = row[feature]
+            let slot = Int(node.feature & Self.featureMask)
+            if slot == sentinel { return index }
             let goLeft: Bool
             if node.feature & Self.specialBit != 0 {
                 let split = specials[UInt32(index)]!
-                goLeft = DecisionNode.split(split, left: 0, right: 1).goesLeft(x)
-            } else if x.isNaN {
-                goLeft = node.feature & Self.defaultLeftBit != 0
+                goLeft = DecisionNode.split(split, left: 0, right: 1).goesLeft(value(slot, in: row))
             } else {
-                goLeft = lessOrEqual ? x <= node.threshold : x < node.threshold
+                let x = row[slot]
+                goLeft = lessOrEqual ? x <= node.key : x < node.key
             }
             index = Int(node.left) &+ (goLeft ? 0 : 1)
         }
@@ -58,7 +63,7 @@ extension CompiledForest {
 
     /// Sums the trees for one prepared row into `margins` (outputCount values, pre-set to the base
     /// margins), in tree order, in the model's precision.
-    func accumulate(row: UnsafePointer<Double>, margins: UnsafeMutablePointer<Double>) {
+    func accumulate(row: UnsafePointer<Int64>, margins: UnsafeMutablePointer<Double>) {
         nodes.withUnsafeBufferPointer { nodeBuffer in
             trees.withUnsafeBufferPointer { treeBuffer in
                 let nodes = nodeBuffer.baseAddress!
@@ -68,30 +73,42 @@ extension CompiledForest {
                         if let range = leafRanges[UInt32(leaf)] {
                             for entry in leafEntries[range] { margins[entry.output] += entry.value }
                         } else {
-                            margins[Int(tree.output)] += nodes[leaf].threshold
+                            margins[Int(tree.output)] += nodes[leaf].leafValue
                         }
                     }
-                } else if float32Sum {
-                    if outputCount == 1 {
-                        var sum = Float(margins[0])
-                        for tree in treeBuffer {
-                            sum += Float(nodes[leaf(of: tree, row: row, nodes: nodes)].threshold)
-                        }
-                        margins[0] = Double(sum)
-                    } else {
-                        withUnsafeTemporaryAllocation(of: Float.self, capacity: outputCount) { sums in
-                            for k in 0..<outputCount { sums[k] = Float(margins[k]) }
-                            for tree in treeBuffer {
-                                sums[Int(tree.output)] += Float(nodes[leaf(of: tree, row: row, nodes: nodes)].threshold)
-                            }
-                            for k in 0..<outputCount { margins[k] = Double(sums[k]) }
-                        }
-                    }
+                } else if lessOrEqual {
+                    sumTrees(LessOrEqualOperator.self, row: row, margins: margins, nodes: nodes, trees: treeBuffer)
                 } else {
-                    for tree in treeBuffer {
-                        margins[Int(tree.output)] += nodes[leaf(of: tree, row: row, nodes: nodes)].threshold
-                    }
+                    sumTrees(LessOperator.self, row: row, margins: margins, nodes: nodes, trees: treeBuffer)
                 }
+            }
+        }
+    }
+
+    @inline(__always)
+    private func sumTrees<Op: SplitOperator>(_ op: Op.Type, row: UnsafePointer<Int64>, margins: UnsafeMutablePointer<Double>,
+                                             nodes: UnsafePointer<Node>, trees: UnsafeBufferPointer<Tree>) {
+        if float32Sum {
+            if outputCount == 1 {
+                var sum = Float(margins[0])
+                forEachLeaf(op, row: row, nodes: nodes, trees: trees) { _, value in sum += Float(value) }
+                margins[0] = Double(sum)
+            } else {
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: outputCount) { sums in
+                    for k in 0..<outputCount { sums[k] = Float(margins[k]) }
+                    forEachLeaf(op, row: row, nodes: nodes, trees: trees) { t, value in
+                        sums[Int(trees[t].output)] += Float(value)
+                    }
+                    for k in 0..<outputCount { margins[k] = Double(sums[k]) }
+                }
+            }
+        } else if outputCount == 1 {
+            var sum = margins[0]
+            forEachLeaf(op, row: row, nodes: nodes, trees: trees) { _, value in sum += value }
+            margins[0] = sum
+        } else {
+            forEachLeaf(op, row: row, nodes: nodes, trees: trees) { t, value in
+                margins[Int(trees[t].output)] += value
             }
         }
     }
@@ -100,64 +117,65 @@ extension CompiledForest {
     /// of each step's two dependent loads.
     static let interleave = 8
 
-    /// Sums the trees for `Self.interleave` prepared rows (each `featureCount + 1` wide, laid out
-    /// consecutively) into their margins (`outputCount` each, pre-set to the base margins).
-    /// Only for forests without leaf vectors.
-    func accumulateInterleaved(rows: UnsafePointer<Double>, margins: UnsafeMutablePointer<Double>) {
-        let width = featureCount + 1
-        let lanes = Self.interleave
+    /// Rows scored together in a batch: several groups of eight, so that a block of trees, once
+    /// loaded into L1 for the first group, serves the others from there.
+    static let blockRows = 32
+    /// Trees per block: their nodes plus the block's rows fit in L1.
+    static let blockTrees = 8
+
+    /// Sums the trees for `rowCount` (a multiple of eight, at most ``blockRows``) prepared rows, laid
+    /// out ``preparedWidth`` apart, into their margins (`outputCount` each, pre-set to the base
+    /// margins), in tree order for every row. Only for forests without leaf vectors.
+    func accumulateBlock(rows: UnsafePointer<Int64>, rowCount: Int, margins: UnsafeMutablePointer<Double>) {
         nodes.withUnsafeBufferPointer { nodeBuffer in
             trees.withUnsafeBufferPointer { treeBuffer in
-                let nodes = nodeBuffer.baseAddress!
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: lanes) { index in
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: lanes * outputCount) { floatSums in
-                        if float32Sum {
-                            for i in 0..<(lanes * outputCount) { floatSums[i] = Float(margins[i]) }
+                if lessOrEqual {
+                    sumBlock(LessOrEqualOperator.self, rows: rows, rowCount: rowCount, margins: margins, nodes: nodeBuffer.baseAddress!, trees: treeBuffer)
+                } else {
+                    sumBlock(LessOperator.self, rows: rows, rowCount: rowCount, margins: margins, nodes: nodeBuffer.baseAddress!, trees: treeBuffer)
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    private func sumBlock<Op: SplitOperator>(_ op: Op.Type, rows: UnsafePointer<Int64>, rowCount: Int, margins: UnsafeMutablePointer<Double>,
+                                             nodes: UnsafePointer<Node>, trees: UnsafeBufferPointer<Tree>) {
+        let width = preparedWidth
+        let k = outputCount
+        let groups = rowCount / 8
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: rowCount * k) { floatSums in
+            if float32Sum { for i in 0..<(rowCount * k) { floatSums[i] = Float(margins[i]) } }
+            var blockStart = 0
+            while blockStart < trees.count {
+                let blockEnd = min(blockStart + Self.blockTrees, trees.count)
+                for group in 0..<groups {
+                    let groupRows = rows + group * 8 * width
+                    let base = group * 8 * k
+                    for t in blockStart..<blockEnd {
+                        let tree = trees[t]
+                        let v: (Double, Double, Double, Double, Double, Double, Double, Double)
+                        if tree.hasSpecial {
+                            func value(_ lane: Int) -> Double { nodes[checkedLeaf(of: tree, row: groupRows + lane * width, nodes: nodes)].leafValue }
+                            v = (value(0), value(1), value(2), value(3), value(4), value(5), value(6), value(7))
+                        } else {
+                            v = Self.walkRows(op, root: Int(tree.root), depth: Int(tree.depth), rows: groupRows, width: width, nodes: nodes)
                         }
-                        for tree in treeBuffer {
-                            if tree.hasSpecial {
-                                for lane in 0..<lanes {
-                                    index[lane] = checkedLeaf(of: tree, row: rows + lane * width, nodes: nodes)
-                                }
-                            } else {
-                                for lane in 0..<lanes { index[lane] = Int(tree.root) }
-                                if lessOrEqual {
-                                    for _ in 0..<tree.depth {
-                                        for lane in 0..<lanes {
-                                            let node = nodes[index[lane]]
-                                            let x = rows[lane * width + Int(node.feature & Self.featureMask)]
-                                            let goLeft = x.isNaN ? node.feature & Self.defaultLeftBit != 0 : x <= node.threshold
-                                            index[lane] = Int(node.left) &+ (goLeft ? 0 : 1)
-                                        }
-                                    }
-                                } else {
-                                    for _ in 0..<tree.depth {
-                                        for lane in 0..<lanes {
-                                            let node = nodes[index[lane]]
-                                            let x = rows[lane * width + Int(node.feature & Self.featureMask)]
-                                            let goLeft = x.isNaN ? node.feature & Self.defaultLeftBit != 0 : x < node.threshold
-                                            index[lane] = Int(node.left) &+ (goLeft ? 0 : 1)
-                                        }
-                                    }
-                                }
-                            }
-                            let output = Int(tree.output)
-                            if float32Sum {
-                                for lane in 0..<lanes {
-                                    floatSums[lane * outputCount + output] += Float(nodes[index[lane]].threshold)
-                                }
-                            } else {
-                                for lane in 0..<lanes {
-                                    margins[lane * outputCount + output] += nodes[index[lane]].threshold
-                                }
-                            }
-                        }
+                        let o = base + Int(tree.output)
                         if float32Sum {
-                            for i in 0..<(lanes * outputCount) { margins[i] = Double(floatSums[i]) }
+                            floatSums[o] += Float(v.0); floatSums[k + o] += Float(v.1)
+                            floatSums[2 * k + o] += Float(v.2); floatSums[3 * k + o] += Float(v.3)
+                            floatSums[4 * k + o] += Float(v.4); floatSums[5 * k + o] += Float(v.5)
+                            floatSums[6 * k + o] += Float(v.6); floatSums[7 * k + o] += Float(v.7)
+                        } else {
+                            margins[o] += v.0; margins[k + o] += v.1; margins[2 * k + o] += v.2; margins[3 * k + o] += v.3
+                            margins[4 * k + o] += v.4; margins[5 * k + o] += v.5; margins[6 * k + o] += v.6; margins[7 * k + o] += v.7
                         }
                     }
                 }
+                blockStart = blockEnd
             }
+            if float32Sum { for i in 0..<(rowCount * k) { margins[i] = Double(floatSums[i]) } }
         }
     }
 }

@@ -1,10 +1,14 @@
 /// The evaluation layout: every tree's nodes in one flat array, built once at load.
 ///
-/// A node is 16 bytes: its threshold, its feature index (the high bit is the default-left flag for
-/// missing values), and the index of its left child; the right child is always `left + 1`.
-/// Leaves point to themselves and test a sentinel feature (`row[featureCount] = -inf`) that always
-/// "goes left", so a tree is walked with exactly `depth` branch-free steps and its leaf value read
-/// from the node's threshold field.
+/// A node is 16 bytes: its threshold, the row slot it reads, and the index of its left child; the
+/// right child is always `left + 1`. Thresholds and row values are compared as order-preserving
+/// integer keys. Leaves point to themselves and read a sentinel slot holding the smallest key, which
+/// always "goes left", so a tree is walked with exactly `depth` branch-free steps and its leaf value
+/// read from the node.
+///
+/// Missing values cost nothing at run time: a prepared row holds every feature twice, once with NaN
+/// replaced by +inf (fails `x < t` and `x <= t`: goes right) and once by -inf (goes left). A node
+/// whose missing values go left reads the second copy. Real values are the same in both copies.
 ///
 /// Every comparison is normalised to the model's one operator (`<` for XGBoost, `<=` for LightGBM
 /// and scikit-learn exports) by swapping children or moving the threshold to the neighbouring
@@ -13,10 +17,31 @@
 /// trees take a checked loop that evaluates the special node by its reference semantics.
 struct CompiledForest: Sendable {
     struct Node: Sendable {
-        var threshold: Double
+        /// Inner nodes: the threshold's order key (see ``orderKey(_:)``). Leaves: the leaf value's bits.
+        var key: Int64
         var feature: UInt32
         var left: UInt32
+
+        /// A leaf's value.
+        @inline(__always) var leafValue: Double { Double(bitPattern: UInt64(bitPattern: key)) }
     }
+
+    /// Maps doubles to integers with the same order (for non-NaN values, -0 taken as +0), so the walk
+    /// compares integers: a shorter dependency chain than a floating-point compare.
+    @inline(__always)
+    static func orderKey(_ x: Double) -> Int64 {
+        let bits = Int64(bitPattern: (x == 0 ? 0.0 : x).bitPattern)
+        return bits < 0 ? bits ^ Int64.max : bits
+    }
+
+    /// The double whose order key is `key`.
+    @inline(__always)
+    static func value(ofKey key: Int64) -> Double {
+        Double(bitPattern: UInt64(bitPattern: key < 0 ? key ^ Int64.max : key))
+    }
+
+    /// The key a prepared row holds in its sentinel slot: below every leaf's key.
+    static let sentinelKey = Int64.min
 
     struct Tree: Sendable {
         var root: UInt32
@@ -25,7 +50,6 @@ struct CompiledForest: Sendable {
         var hasSpecial: Bool
     }
 
-    static let defaultLeftBit: UInt32 = 1 << 31
     static let specialBit: UInt32 = 1 << 30
     static let featureMask: UInt32 = (1 << 30) - 1
 
@@ -46,6 +70,9 @@ struct CompiledForest: Sendable {
     var outputCount: Int
     var usesLeafVectors: Bool { !leafEntries.isEmpty }
     var maxDepth: Int
+    /// For each group of eight consecutive trees: the deepest one's depth, or -1 when a tree of the
+    /// group has special nodes (the group is then walked tree by tree).
+    var groupDepth: [Int32]
 }
 
 extension CompiledForest {
@@ -62,12 +89,13 @@ extension CompiledForest {
         leafRanges = [:]
         leafEntries = []
         maxDepth = 0
-        let sentinel = UInt32(featureCount)
+        groupDepth = []
+        let sentinel = UInt32(2 * featureCount)
         for tree in source {
             let rootIndex = UInt32(nodes.count)
             // Breadth-first: each inner node's two children get consecutive slots.
             var queue: [(source: Int, slot: Int, depth: Int)] = [(tree.root, nodes.count, 0)]
-            nodes.append(Node(threshold: 0, feature: 0, left: 0))
+            nodes.append(Node(key: 0, feature: 0, left: 0))
             var depth = 0
             var hasSpecial = false
             var head = 0
@@ -77,8 +105,9 @@ extension CompiledForest {
                 let node = tree.nodes[sourceIndex]
                 depth = max(depth, level)
                 guard let split = node.split else {
-                    let value = node.value * tree.weight
-                    nodes[slot] = Node(threshold: value, feature: sentinel, left: UInt32(slot))
+                    // -0.0's bits are the sentinel key; +0.0 sums the same.
+                    let value = node.value * tree.weight == 0 ? 0.0 : node.value * tree.weight
+                    nodes[slot] = Node(key: Int64(bitPattern: value.bitPattern), feature: sentinel, left: UInt32(slot))
                     if !node.outputs.isEmpty {
                         let start = leafEntries.count
                         leafEntries.append(contentsOf: node.outputs.map { LeafOutput(output: $0.output, value: $0.value * tree.weight) })
@@ -87,24 +116,28 @@ extension CompiledForest {
                     continue
                 }
                 let childSlot = nodes.count
-                nodes.append(Node(threshold: 0, feature: 0, left: 0))
-                nodes.append(Node(threshold: 0, feature: 0, left: 0))
+                nodes.append(Node(key: 0, feature: 0, left: 0))
+                nodes.append(Node(key: 0, feature: 0, left: 0))
                 if let fast = fastForm(split) {
                     let (left, right) = fast.swapped ? (node.right, node.left) : (node.left, node.right)
                     queue.append((left, childSlot, level + 1))
                     queue.append((right, childSlot + 1, level + 1))
-                    let flag = fast.defaultLeft ? Self.defaultLeftBit : 0
-                    nodes[slot] = Node(threshold: fast.threshold, feature: UInt32(split.feature) | flag, left: UInt32(childSlot))
+                    let slotOfFeature = fast.defaultLeft ? split.feature + featureCount : split.feature
+                    nodes[slot] = Node(key: Self.orderKey(fast.threshold), feature: UInt32(slotOfFeature), left: UInt32(childSlot))
                 } else {
                     hasSpecial = true
                     queue.append((node.left, childSlot, level + 1))
                     queue.append((node.right, childSlot + 1, level + 1))
                     specials[UInt32(slot)] = split
-                    nodes[slot] = Node(threshold: 0, feature: UInt32(split.feature) | Self.specialBit, left: UInt32(childSlot))
+                    nodes[slot] = Node(key: 0, feature: UInt32(split.feature) | Self.specialBit, left: UInt32(childSlot))
                 }
             }
             maxDepth = max(maxDepth, depth)
             trees.append(Tree(root: rootIndex, depth: UInt32(depth), output: Int32(tree.output), hasSpecial: hasSpecial))
+        }
+        groupDepth = stride(from: 0, to: trees.count, by: 8).map { start in
+            let group = trees[start..<min(start + 8, trees.count)]
+            return group.contains(where: \.hasSpecial) ? -1 : Int32(group.map(\.depth).max()!)
         }
     }
 
@@ -153,6 +186,14 @@ extension CompiledForest {
         }
         // A threshold of float32 precision must stay exact when inputs are rounded to float32.
         if roundInputs && Double(Float(t)) != t && !t.isInfinite { return nil }
+        guard let form = normalised(t, comparison, nanLeft) else { return nil }
+        // NaN arrives as +inf or -inf; these thresholds would send it the wrong way.
+        if !lessOrEqual && form.threshold == -.infinity { return nil }
+        if lessOrEqual && form.threshold == .infinity { return nil }
+        return form
+    }
+
+    private func normalised(_ t: Double, _ comparison: Comparison, _ nanLeft: Bool) -> (threshold: Double, swapped: Bool, defaultLeft: Bool)? {
         let mode: Comparison = lessOrEqual ? .lessOrEqual : .less
         switch (comparison, mode) {
         case (.less, .less), (.lessOrEqual, .lessOrEqual):
