@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(
@@ -30,6 +31,11 @@ let package = Package(
         ),
         .target(name: "VerdictForest"),
         .target(
+            name: "VerdictONNX",
+            dependencies: ["VerdictForest", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Proto"]
+        ),
+        .target(
             name: "VerdictPipeline",
             dependencies: [
                 "VerdictKafka",
@@ -41,6 +47,7 @@ let package = Package(
             dependencies: [
                 "VerdictKafka",
                 "VerdictForest",
+                "VerdictONNX",
                 "VerdictPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -50,7 +57,7 @@ let package = Package(
             name: "VerdictKafkaTests",
             dependencies: ["VerdictKafka", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "VerdictForestTests", dependencies: ["VerdictForest"], exclude: ["Fixtures"]),
+        .testTarget(name: "VerdictForestTests", dependencies: ["VerdictForest", "VerdictONNX"], exclude: ["Fixtures"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["VerdictKafka", .product(name: "Logging", package: "swift-log")]

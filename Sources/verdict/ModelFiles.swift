@@ -1,8 +1,9 @@
 import VerdictForest
+import VerdictONNX
 
 /// Loads model files of every supported format.
 enum ModelFiles {
     static func load(_ path: String) throws -> Forest {
-        try ModelLoader.load(path: path)
+        try ModelLoader.loadAnyFormat(path: path)
     }
 }

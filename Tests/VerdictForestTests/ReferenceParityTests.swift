@@ -41,6 +41,9 @@ struct ReferenceParityTests {
     @Test("xgb_multi3_100 (XGBoost multi:softprob): per-class margins bit-exact")
     func xgboostMulticlass() throws { try check("xgb_multi3_100", file: "xgb_multi3_100.json", marginTolerance: 0) }
 
+    @Test("rf_100_d12 (scikit-learn RandomForest via ONNX)")
+    func onnxRandomForest() throws { try check("rf_100_d12", file: "rf_100_d12.onnx") }
+
     @Test("lgb_300_l63 (LightGBM binary)")
     func lightgbm() throws { try check("lgb_300_l63", file: "lgb_300_l63.txt", marginTolerance: 1e-9) }
 }

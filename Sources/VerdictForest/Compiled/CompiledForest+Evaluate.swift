@@ -70,8 +70,9 @@ extension CompiledForest {
                 if usesLeafVectors {
                     for tree in treeBuffer {
                         let leaf = leaf(of: tree, row: row, nodes: nodes)
-                        if let range = leafRanges[UInt32(leaf)] {
-                            for entry in leafEntries[range] { margins[entry.output] += entry.value }
+                        let start = Int(leafStart[leaf])
+                        if start >= 0 {
+                            for entry in leafEntries[start..<(start + Int(leafCount[leaf]))] { margins[entry.output] += entry.value }
                         } else {
                             margins[Int(tree.output)] += nodes[leaf].leafValue
                         }

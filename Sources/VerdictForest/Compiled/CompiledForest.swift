@@ -57,8 +57,9 @@ struct CompiledForest: Sendable {
     var trees: [Tree]
     /// The split of each special node, by node index.
     var specials: [UInt32: Split]
-    /// For multi-output leaves: node index -> range in `leafEntries`.
-    var leafRanges: [UInt32: Range<Int>]
+    /// For multi-output leaves: node index -> first entry in `leafEntries` (-1 for none) and count.
+    var leafStart: [Int32]
+    var leafCount: [Int32]
     var leafEntries: [LeafOutput]
     /// `<=` when true, `<` otherwise.
     var lessOrEqual: Bool
@@ -86,8 +87,10 @@ extension CompiledForest {
         nodes = []
         trees = []
         specials = [:]
-        leafRanges = [:]
+        leafStart = []
+        leafCount = []
         leafEntries = []
+        var multiOutputLeaves: [(slot: Int, start: Int, count: Int)] = []
         maxDepth = 0
         groupDepth = []
         let sentinel = UInt32(2 * featureCount)
@@ -111,7 +114,7 @@ extension CompiledForest {
                     if !node.outputs.isEmpty {
                         let start = leafEntries.count
                         leafEntries.append(contentsOf: node.outputs.map { LeafOutput(output: $0.output, value: $0.value * tree.weight) })
-                        leafRanges[UInt32(slot)] = start..<leafEntries.count
+                        multiOutputLeaves.append((slot, start, node.outputs.count))
                     }
                     continue
                 }
@@ -134,6 +137,14 @@ extension CompiledForest {
             }
             maxDepth = max(maxDepth, depth)
             trees.append(Tree(root: rootIndex, depth: UInt32(depth), output: Int32(tree.output), hasSpecial: hasSpecial))
+        }
+        if !multiOutputLeaves.isEmpty {
+            leafStart = [Int32](repeating: -1, count: nodes.count)
+            leafCount = [Int32](repeating: 0, count: nodes.count)
+            for (slot, start, count) in multiOutputLeaves {
+                leafStart[slot] = Int32(start)
+                leafCount[slot] = Int32(count)
+            }
         }
         groupDepth = stride(from: 0, to: trees.count, by: 8).map { start in
             let group = trees[start..<min(start + 8, trees.count)]

@@ -28,16 +28,19 @@ public struct ForestError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(code): \(message)" }
 
-    static func malformed(_ file: String, _ detail: String) -> ForestError {
+    /// The file is not valid for its format.
+    public static func malformed(_ file: String, _ detail: String) -> ForestError {
         ForestError(.malformed, "\(file): \(detail); the file is truncated or not a model of this format (re-export it from the training library)")
     }
 
-    static func invalid(_ file: String, tree: Int, node: Int? = nil, _ detail: String) -> ForestError {
+    /// The model is inconsistent at a tree (and node).
+    public static func invalid(_ file: String, tree: Int, node: Int? = nil, _ detail: String) -> ForestError {
         let location = node.map { "tree \(tree), node \($0)" } ?? "tree \(tree)"
         return ForestError(.invalidModel, "\(file): \(location): \(detail)")
     }
 
-    static func unsupported(_ file: String, _ detail: String) -> ForestError {
+    /// The model uses something Verdict does not evaluate exactly.
+    public static func unsupported(_ file: String, _ detail: String) -> ForestError {
         ForestError(.unsupported, "\(file): \(detail)")
     }
 }

@@ -64,4 +64,26 @@ public struct ModelInfo: Sendable, Hashable {
     public var isClassifier: Bool
 
     public var featureCount: Int { featureNames.count }
+
+    /// Describes a model; readers build this from the file's metadata.
+    public init(
+        format: ModelFormat, source: String, objective: String, producer: String, outputCount: Int,
+        classLabels: [String], featureNames: [String], transform: OutputTransform, sigmoidScale: Double,
+        baseMargins: [Double], averageTrees: Bool, arithmetic: Arithmetic, isBinaryClassifier: Bool, isClassifier: Bool
+    ) {
+        self.format = format
+        self.source = source
+        self.objective = objective
+        self.producer = producer
+        self.outputCount = outputCount
+        self.classLabels = classLabels
+        self.featureNames = featureNames
+        self.transform = transform
+        self.sigmoidScale = sigmoidScale
+        self.baseMargins = baseMargins
+        self.averageTrees = averageTrees
+        self.arithmetic = arithmetic
+        self.isBinaryClassifier = isBinaryClassifier
+        self.isClassifier = isClassifier
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VerdictForest
+import VerdictONNX
 
 /// Where the test data lives. The reference models are read from ../shared/reference-models when that
 /// checkout is present (and must then equal the committed copy), otherwise from the committed copy.
@@ -42,6 +43,6 @@ enum Fixtures {
     }
 
     static func load(_ path: String) throws -> Forest {
-        try ModelLoader.load(path: path)
+        try ModelLoader.loadAnyFormat(path: path)
     }
 }
