@@ -127,7 +127,8 @@ public enum XGBoostReader {
         switch objective {
         case "binary:logistic": return (.sigmoid, true, true, logit)
         case "reg:logistic": return (.sigmoid, false, false, logit)
-        case "binary:logitraw": return (.identity, false, false, logit)
+        // binary:logitraw stores its base score as a margin already (XGBoost >= 2).
+        case "binary:logitraw": return (.identity, false, false, identity)
         case "reg:squarederror", "reg:squaredlogerror", "reg:pseudohubererror", "reg:absoluteerror", "reg:linear":
             return (.identity, false, false, identity)
         case "count:poisson", "reg:gamma", "reg:tweedie": return (.exponential, false, false, log)
