@@ -44,10 +44,11 @@ public enum LightGBMReader {
 
         // Tree blocks: "Tree=N" followed by key=value lines until an empty line.
         var trees: [DecisionTree] = []
+        var endOfTrees = false
         while let line = lines.first {
             let trimmed = line.trimmingSpaces()
             lines = lines.dropFirst()
-            if trimmed == "end of trees" { break }
+            if trimmed == "end of trees" { endOfTrees = true; break }
             guard trimmed.hasPrefix("Tree=") else { continue }
             var block: [Substring: Substring] = [:]
             while let next = lines.first, !next.trimmingSpaces().isEmpty {
@@ -60,6 +61,14 @@ public enum LightGBMReader {
         }
         guard !trees.isEmpty else {
             throw ForestError.malformed(name, "no 'Tree=' blocks (truncated file?)")
+        }
+        // A cut file loses its last trees or its trailer: both are detectable.
+        guard endOfTrees else { throw ForestError.malformed(name, "no 'end of trees' line (truncated file?)") }
+        if let sizes = header["tree_sizes"], sizes.split(separator: " ").count != trees.count {
+            throw ForestError.malformed(name, "tree_sizes lists \(sizes.split(separator: " ").count) trees but \(trees.count) were read (truncated file?)")
+        }
+        if text.contains("\nparameters:") && !text.contains("\nend of parameters") {
+            throw ForestError.malformed(name, "the parameters section has no 'end of parameters' line (truncated file?)")
         }
         guard trees.count % treesPerIteration == 0 else {
             throw ForestError.malformed(name, "\(trees.count) trees is not a multiple of num_tree_per_iteration=\(treesPerIteration) (truncated file?)")
