@@ -5,6 +5,6 @@ struct Verdict: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verdict",
         abstract: "Scores payment events from Kafka with tree-ensemble models and business rules.",
-        subcommands: [BenchCommand.self]
+        subcommands: [ModelCommand.self, PredictCommand.self, BenchCommand.self]
     )
 }

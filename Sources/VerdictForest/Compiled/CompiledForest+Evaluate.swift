@@ -2,19 +2,17 @@ extension CompiledForest {
     /// Values per prepared row: each feature twice (NaN as +inf, NaN as -inf) and the leaf sentinel.
     var preparedWidth: Int { 2 * featureCount + 1 }
 
-    /// Copies `row` into `scratch` (``preparedWidth`` values) as the model sees it: rounded to
-    /// float32 when the model compares in float32, NaN replaced by +inf in the first copy and by -inf
-    /// in the second, and the -inf leaf sentinel last.
+    /// Copies `row` into `scratch` (``preparedWidth`` values) as order keys of the values the model
+    /// sees (rounded to float32 when it compares in float32), NaN as a key above +inf in the first
+    /// copy and below -inf in the second, and the leaf sentinel last.
     @inline(__always)
     func prepare(_ row: UnsafePointer<Double>, into scratch: UnsafeMutablePointer<Int64>) {
         let f = featureCount
-        let plusInfinity = Self.orderKey(.infinity)
-        let minusInfinity = Self.orderKey(-.infinity)
         for i in 0..<f {
             let x = roundInputs ? Double(Float(row[i])) : row[i]
             let key = Self.orderKey(x)
-            scratch[i] = x.isNaN ? plusInfinity : key
-            scratch[f + i] = x.isNaN ? minusInfinity : key
+            scratch[i] = x.isNaN ? Self.nanAboveKey : key
+            scratch[f + i] = x.isNaN ? Self.nanBelowKey : key
         }
         scratch[2 * f] = Self.sentinelKey
     }
@@ -24,7 +22,7 @@ extension CompiledForest {
     func value(_ feature: Int, in row: UnsafePointer<Int64>) -> Double {
         let high = row[feature]
         let low = row[featureCount + feature]
-        return high == Self.orderKey(.infinity) && low == Self.orderKey(-.infinity) ? .nan : Self.value(ofKey: high)
+        return high == Self.nanAboveKey ? .nan : Self.value(ofKey: high)
     }
 
     /// Walks one tree for one prepared row; returns the leaf's node index.

@@ -7,13 +7,14 @@
 /// read from the node.
 ///
 /// Missing values cost nothing at run time: a prepared row holds every feature twice, once with NaN
-/// replaced by +inf (fails `x < t` and `x <= t`: goes right) and once by -inf (goes left). A node
-/// whose missing values go left reads the second copy. Real values are the same in both copies.
+/// as a key above +inf (fails `x < t` and `x <= t` for every threshold: goes right) and once as a
+/// key below -inf (goes left). A node whose missing values go left reads the second copy. Real
+/// values are the same in both copies.
 ///
 /// Every comparison is normalised to the model's one operator (`<` for XGBoost, `<=` for LightGBM
 /// and scikit-learn exports) by swapping children or moving the threshold to the neighbouring
 /// representable value. Nodes that cannot be normalised (categorical sets, equality tests,
-/// LightGBM's zero-as-missing, infinite thresholds that would change meaning) are "special": their
+/// LightGBM's zero-as-missing) are "special": their
 /// trees take a checked loop that evaluates the special node by its reference semantics.
 struct CompiledForest: Sendable {
     struct Node: Sendable {
@@ -42,6 +43,11 @@ struct CompiledForest: Sendable {
 
     /// The key a prepared row holds in its sentinel slot: below every leaf's key.
     static let sentinelKey = Int64.min
+    /// NaN in the "missing goes right" copy: above every real value, +inf included, so it fails
+    /// both `<` and `<=` against any threshold.
+    static let nanAboveKey = orderKey(.infinity) + 1
+    /// NaN in the "missing goes left" copy: below every real value, -inf included.
+    static let nanBelowKey = orderKey(-.infinity) - 1
 
     struct Tree: Sendable {
         var root: UInt32
@@ -197,11 +203,7 @@ extension CompiledForest {
         }
         // A threshold of float32 precision must stay exact when inputs are rounded to float32.
         if roundInputs && Double(Float(t)) != t && !t.isInfinite { return nil }
-        guard let form = normalised(t, comparison, nanLeft) else { return nil }
-        // NaN arrives as +inf or -inf; these thresholds would send it the wrong way.
-        if !lessOrEqual && form.threshold == -.infinity { return nil }
-        if lessOrEqual && form.threshold == .infinity { return nil }
-        return form
+        return normalised(t, comparison, nanLeft)
     }
 
     private func normalised(_ t: Double, _ comparison: Comparison, _ nanLeft: Bool) -> (threshold: Double, swapped: Bool, defaultLeft: Bool)? {

@@ -1,0 +1,9 @@
+import ArgumentParser
+
+struct ModelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Inspect and verify model files.",
+        subcommands: [ModelInspect.self]
+    )
+}
