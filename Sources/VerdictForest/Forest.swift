@@ -11,6 +11,8 @@ public final class Forest: Sendable {
     /// Hex SHA-256 of the model file's bytes.
     public let sha256: String
     let compiled: CompiledForest
+    /// The trees laid out for TreeSHAP; empty when the model is not explainable.
+    let explainTrees: [ExplainTree]
 
     /// Validates and compiles a model.
     ///
@@ -27,6 +29,8 @@ public final class Forest: Sendable {
         self.trees = trees
         self.sha256 = sha256
         self.compiled = CompiledForest(trees: trees, info: info)
+        let explainable = trees.allSatisfy { tree in tree.nodes.allSatisfy { !$0.cover.isNaN && $0.outputs.isEmpty } }
+        self.explainTrees = explainable ? trees.map(ExplainTree.init) : []
     }
 
     public var featureCount: Int { info.featureCount }

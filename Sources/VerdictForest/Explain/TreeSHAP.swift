@@ -19,118 +19,248 @@ extension Forest {
         }
         let roundInputs = info.arithmetic == .xgboost || info.arithmetic == .onnxFloat
         let x = roundInputs ? row.map { Double(Float($0)) } : row
-        var phi = [[Double]](repeating: [Double](repeating: 0, count: featureCount + 1), count: outputCount)
+        let width = featureCount + 1
+        var phi = [Double](repeating: 0, count: width * outputCount)
         let maxDepth = compiled.maxDepth + 2
         var scratch = [PathElement](repeating: PathElement(), count: maxDepth * (maxDepth + 1) / 2 + maxDepth)
-        for tree in trees {
-            for output in outputsOf(tree) {
-                let leafValue: (DecisionNode) -> Double = { node in
-                    let value = node.outputs.isEmpty ? node.value : (node.outputs.first { $0.output == output }?.value ?? 0)
-                    return value * tree.weight
-                }
-                phi[output][featureCount] += meanValue(tree, tree.root, leafValue)
-                scratch.withUnsafeMutableBufferPointer { path in
-                    phi[output].withUnsafeMutableBufferPointer { contributions in
-                        shap(tree, node: tree.root, x: x, phi: contributions.baseAddress!, path: path.baseAddress!,
-                             uniqueDepth: 0, zeroFraction: 1, oneFraction: 1, feature: -1, leafValue: leafValue)
+        var decisions = [Bool](repeating: false, count: explainTrees.map(\.feature.count).max() ?? 0)
+        x.withUnsafeBufferPointer { x in
+            scratch.withUnsafeMutableBufferPointer { path in
+                decisions.withUnsafeMutableBufferPointer { decisions in
+                    phi.withUnsafeMutableBufferPointer { phi in
+                        for index in 0..<explainTrees.count {
+                            let tree = explainTrees[index]
+                            let contributions = phi.baseAddress! + trees[index].output * width
+                            contributions[featureCount] += tree.expectedValue
+                            if let table = tree.pathTable {
+                                tree.decide(x.baseAddress!, into: decisions.baseAddress!)
+                                table.contribute(goesLeft: UnsafePointer(decisions.baseAddress!), phi: contributions)
+                            } else {
+                                SHAPWalker(tree: tree, x: x.baseAddress!).shap(
+                                    node: tree.root, phi: contributions, path: path.baseAddress!,
+                                    uniqueDepth: 0, zeroFraction: 1, oneFraction: 1, feature: -1)
+                            }
+                        }
                     }
                 }
             }
         }
-        for output in 0..<outputCount {
-            if info.averageTrees {
-                let divisor = compiled.usesLeafVectors ? Double(trees.count) : Double(trees.count) / Double(outputCount)
-                for i in 0...featureCount { phi[output][i] /= divisor }
-            }
-            phi[output][featureCount] += info.baseMargins[output]
+        let divisor = info.averageTrees ? Double(trees.count) / Double(outputCount) : 1
+        return (0..<outputCount).map { output in
+            var values = Array(phi[(output * width)..<((output + 1) * width)])
+            if divisor != 1 { for i in 0..<width { values[i] /= divisor } }
+            values[featureCount] += info.baseMargins[output]
+            return values
         }
-        return phi
     }
 
-    /// Whether the model records the node covers TreeSHAP needs.
-    public var explainable: Bool {
-        trees.allSatisfy { tree in tree.nodes.allSatisfy { !$0.cover.isNaN } }
+    /// Whether the model records the node covers TreeSHAP needs (and has single-output leaves).
+    public var explainable: Bool { !explainTrees.isEmpty }
+
+}
+
+/// Reciprocals of small integers: the TreeSHAP path arithmetic divides by depths, and divisions are
+/// the slowest instruction in its inner loops.
+private let reciprocals: [Double] = (0...ForestValidation.maxDepth + 2).map { $0 == 0 ? 0 : 1 / Double($0) }
+
+/// A tree laid out for TreeSHAP: plain arrays, so the walk touches no reference-counted storage.
+/// A class, so passing it around does not retain each of its arrays.
+final class ExplainTree: Sendable {
+    /// How a node tests its feature (categorical tests point into `categorical`).
+    struct Test: Sendable {
+        var threshold: Double
+        var comparison: Comparison
+        var missing: MissingValues
+        var categorical: Int32  // -1 when numeric
     }
 
-    private func outputsOf(_ tree: DecisionTree) -> [Int] {
-        let vectors = Set(tree.nodes.flatMap { $0.outputs.map(\.output) })
-        return vectors.isEmpty ? [tree.output] : vectors.sorted()
+    let left: [Int32]
+    let right: [Int32]
+    let feature: [Int32]  // -1 for leaves
+    let cover: [Double]
+    let value: [Double]  // leaf value x tree weight
+    let tests: [Test]
+    let categorical: [Split]
+    let root: Int
+    /// The cover-weighted mean leaf value (the tree's share of the bias).
+    let expectedValue: Double
+    /// Per node, the test in the form the decision pass evaluates without branching on its kind.
+    let decisionTests: [DecisionTest]
+
+    struct DecisionTest: Sendable {
+        static let leaf: UInt8 = 1
+        static let lessOrEqual: UInt8 = 2
+        static let nanLeft: UInt8 = 4
+        /// Evaluate with the reference semantics (categorical, equality, zero-as-missing, ...).
+        static let reference: UInt8 = 8
+        var threshold: Double
+        var feature: Int32
+        var flags: UInt8
+    }
+    /// Precomputed path weights, when the tree's paths are short enough.
+    let pathTable: PathSHAPTable?
+
+    init(_ tree: DecisionTree) {
+        root = tree.root
+        left = tree.nodes.map { Int32($0.left) }
+        right = tree.nodes.map { Int32($0.right) }
+        feature = tree.nodes.map { Int32($0.split?.feature ?? -1) }
+        cover = tree.nodes.map(\.cover)
+        value = tree.nodes.map { $0.value * tree.weight }
+        var categorical: [Split] = []
+        var tests: [Test] = []
+        for node in tree.nodes {
+            switch node.split {
+            case .numeric(_, let t, let c, let m)?:
+                tests.append(Test(threshold: t, comparison: c, missing: m, categorical: -1))
+            case .categorical?:
+                tests.append(Test(threshold: 0, comparison: .less, missing: .compared, categorical: Int32(categorical.count)))
+                categorical.append(node.split!)
+            case nil:
+                tests.append(Test(threshold: 0, comparison: .less, missing: .compared, categorical: -1))
+            }
+        }
+        self.categorical = categorical
+        self.tests = tests
+        let feature = self.feature
+        expectedValue = Self.meanValue(root, feature: feature, left: left, right: right, cover: cover, value: value)
+        decisionTests = tests.indices.map { node in
+            guard feature[node] >= 0 else { return DecisionTest(threshold: 0, feature: 0, flags: DecisionTest.leaf) }
+            let test = tests[node]
+            var flags: UInt8 = 0
+            switch (test.comparison, test.missing) {
+            case (.less, .left) where test.categorical < 0: flags = DecisionTest.nanLeft
+            case (.less, .right) where test.categorical < 0: flags = 0
+            case (.lessOrEqual, .left) where test.categorical < 0: flags = DecisionTest.lessOrEqual | DecisionTest.nanLeft
+            case (.lessOrEqual, .right) where test.categorical < 0: flags = DecisionTest.lessOrEqual
+            default: flags = DecisionTest.reference
+            }
+            return DecisionTest(threshold: test.threshold, feature: feature[node], flags: flags)
+        }
+        pathTable = PathSHAPTable(root: root, feature: feature, left: left, right: right, cover: cover, value: value)
+    }
+
+    /// Decides every split of the tree for one row (`goesLeft[node]`), leaves untouched.
+    func decide(_ x: UnsafePointer<Double>, into goesLeft: UnsafeMutablePointer<Bool>) {
+        decisionTests.withUnsafeBufferPointer { tests in
+            for node in 0..<tests.count {
+                let test = tests[node]
+                if test.flags & DecisionTest.leaf != 0 { continue }
+                let value = x[Int(test.feature)]
+                if test.flags & DecisionTest.reference != 0 {
+                    goesLeft[node] = self.goesLeft(node, value)
+                } else if value.isNaN {
+                    goesLeft[node] = test.flags & DecisionTest.nanLeft != 0
+                } else {
+                    goesLeft[node] = test.flags & DecisionTest.lessOrEqual != 0 ? value <= test.threshold : value < test.threshold
+                }
+            }
+        }
     }
 
     /// The cover-weighted mean of the leaves below `node` (XGBoost's node mean values).
-    private func meanValue(_ tree: DecisionTree, _ node: Int, _ leafValue: (DecisionNode) -> Double) -> Double {
-        let n = tree.nodes[node]
-        guard !n.isLeaf else { return leafValue(n) }
-        let left = tree.nodes[n.left]
-        let right = tree.nodes[n.right]
-        guard n.cover > 0 else { return 0 }
-        return (meanValue(tree, n.left, leafValue) * left.cover + meanValue(tree, n.right, leafValue) * right.cover) / n.cover
+    static func meanValue(_ node: Int, feature: [Int32], left: [Int32], right: [Int32], cover: [Double], value: [Double]) -> Double {
+        guard feature[node] >= 0 else { return value[node] }
+        let c = cover[node]
+        guard c > 0 else { return 0 }
+        let l = Int(left[node]), r = Int(right[node])
+        return (meanValue(l, feature: feature, left: left, right: right, cover: cover, value: value) * cover[l]
+            + meanValue(r, feature: feature, left: left, right: right, cover: cover, value: value) * cover[r]) / c
     }
 
-    private func shap(
-        _ tree: DecisionTree, node: Int, x: [Double], phi: UnsafeMutablePointer<Double>,
-        path parent: UnsafeMutablePointer<PathElement>, uniqueDepth: Int,
-        zeroFraction: Double, oneFraction: Double, feature: Int, leafValue: (DecisionNode) -> Double
-    ) {
+    @inline(__always)
+    func goesLeft(_ node: Int, _ x: Double) -> Bool {
+        let test = tests[node]
+        // The common numeric cases inline; the rest by the reference semantics.
+        switch (test.comparison, test.missing) {
+        case (.less, .left) where test.categorical < 0: return x.isNaN || x < test.threshold
+        case (.less, .right) where test.categorical < 0: return !x.isNaN && x < test.threshold
+        case (.lessOrEqual, .left) where test.categorical < 0: return x.isNaN || x <= test.threshold
+        case (.lessOrEqual, .right) where test.categorical < 0: return !x.isNaN && x <= test.threshold
+        default: break
+        }
+        if test.categorical >= 0 {
+            return DecisionNode.split(categorical[Int(test.categorical)], left: 0, right: 1).goesLeft(x)
+        }
+        return DecisionNode.split(.numeric(feature: 0, threshold: test.threshold, comparison: test.comparison, missing: test.missing),
+                                  left: 0, right: 1).goesLeft(x)
+    }
+}
+
+/// One tree's TreeSHAP walk for one row.
+private struct SHAPWalker {
+    let tree: ExplainTree
+    let x: UnsafePointer<Double>
+
+    func shap(node: Int, phi: UnsafeMutablePointer<Double>, path parent: UnsafeMutablePointer<PathElement>,
+              uniqueDepth: Int, zeroFraction: Double, oneFraction: Double, feature: Int) {
         // This level's copy of the path lives right after the parent's.
         let path = parent + uniqueDepth + 1
         path.update(from: parent, count: uniqueDepth + 1)
         var depth = uniqueDepth
         extend(path, depth, zeroFraction, oneFraction, feature)
-        let n = tree.nodes[node]
-        guard let split = n.split else {
-            let value = leafValue(n)
+        let splitFeature = Int(tree.feature[node])
+        guard splitFeature >= 0 else {
+            let value = tree.value[node]
             if depth > 0 {
                 for i in 1...depth {
-                    let w = unwoundSum(path, depth, i)
                     let element = path[i]
-                    phi[element.feature] += w * (element.one - element.zero) * value
+                    phi[element.feature] += unwoundSum(path, depth, i) * (element.one - element.zero) * value
                 }
             }
             return
         }
-        let hot = n.goesLeft(x[split.feature]) ? n.left : n.right
-        let cold = hot == n.left ? n.right : n.left
-        let cover = n.cover
-        let hotZero = cover > 0 ? tree.nodes[hot].cover / cover : 0
-        let coldZero = cover > 0 ? tree.nodes[cold].cover / cover : 0
+        let l = Int(tree.left[node]), r = Int(tree.right[node])
+        let hot = tree.goesLeft(node, x[splitFeature]) ? l : r
+        let cold = hot == l ? r : l
+        let cover = tree.cover[node]
+        let hotZero = cover > 0 ? tree.cover[hot] / cover : 0
+        let coldZero = cover > 0 ? tree.cover[cold] / cover : 0
         var incomingZero = 1.0
         var incomingOne = 1.0
         // A feature split on before: undo its earlier extension and redo it here.
-        if let index = (0...depth).first(where: { path[$0].feature == split.feature }) {
+        var index = 0
+        while index <= depth && path[index].feature != splitFeature { index += 1 }
+        if index <= depth {
             incomingZero = path[index].zero
             incomingOne = path[index].one
             unwind(path, depth, index)
             depth -= 1
         }
-        shap(tree, node: hot, x: x, phi: phi, path: path, uniqueDepth: depth + 1,
-             zeroFraction: hotZero * incomingZero, oneFraction: incomingOne, feature: split.feature, leafValue: leafValue)
-        shap(tree, node: cold, x: x, phi: phi, path: path, uniqueDepth: depth + 1,
-             zeroFraction: coldZero * incomingZero, oneFraction: 0, feature: split.feature, leafValue: leafValue)
+        shap(node: hot, phi: phi, path: path, uniqueDepth: depth + 1,
+             zeroFraction: hotZero * incomingZero, oneFraction: incomingOne, feature: splitFeature)
+        shap(node: cold, phi: phi, path: path, uniqueDepth: depth + 1,
+             zeroFraction: coldZero * incomingZero, oneFraction: 0, feature: splitFeature)
     }
 
+    @inline(__always)
     private func extend(_ path: UnsafeMutablePointer<PathElement>, _ depth: Int, _ zero: Double, _ one: Double, _ feature: Int) {
         path[depth] = PathElement(feature: feature, zero: zero, one: one, weight: depth == 0 ? 1 : 0)
+        let scale = reciprocals[depth + 1]
         var i = depth - 1
         while i >= 0 {
-            path[i + 1].weight += one * path[i].weight * Double(i + 1) / Double(depth + 1)
-            path[i].weight = zero * path[i].weight * Double(depth - i) / Double(depth + 1)
+            path[i + 1].weight += one * path[i].weight * Double(i + 1) * scale
+            path[i].weight = zero * path[i].weight * Double(depth - i) * scale
             i -= 1
         }
     }
 
+    @inline(__always)
     private func unwind(_ path: UnsafeMutablePointer<PathElement>, _ depth: Int, _ index: Int) {
         let one = path[index].one
         let zero = path[index].zero
+        let inverseOne = one != 0 ? 1 / one : 0
+        let inverseZero = zero != 0 ? 1 / zero : 0
+        let scale = reciprocals[depth + 1]
         var nextOnePortion = path[depth].weight
         var i = depth - 1
         while i >= 0 {
             if one != 0 {
                 let tmp = path[i].weight
-                path[i].weight = nextOnePortion * Double(depth + 1) / (Double(i + 1) * one)
-                nextOnePortion = tmp - path[i].weight * zero * Double(depth - i) / Double(depth + 1)
+                path[i].weight = nextOnePortion * Double(depth + 1) * reciprocals[i + 1] * inverseOne
+                nextOnePortion = tmp - path[i].weight * zero * Double(depth - i) * scale
             } else if zero != 0 {
-                path[i].weight = path[i].weight * Double(depth + 1) / (zero * Double(depth - i))
+                path[i].weight = path[i].weight * Double(depth + 1) * inverseZero * reciprocals[depth - i]
             }
             i -= 1
         }
@@ -141,19 +271,23 @@ extension Forest {
         }
     }
 
+    @inline(__always)
     private func unwoundSum(_ path: UnsafeMutablePointer<PathElement>, _ depth: Int, _ index: Int) -> Double {
         let one = path[index].one
         let zero = path[index].zero
+        let inverseOne = one != 0 ? 1 / one : 0
+        let inverseZero = zero != 0 ? 1 / zero : 0
+        let scale = reciprocals[depth + 1]
         var nextOnePortion = path[depth].weight
         var total = 0.0
         var i = depth - 1
         while i >= 0 {
             if one != 0 {
-                let tmp = nextOnePortion * Double(depth + 1) / (Double(i + 1) * one)
+                let tmp = nextOnePortion * Double(depth + 1) * reciprocals[i + 1] * inverseOne
                 total += tmp
-                nextOnePortion = path[i].weight - tmp * zero * (Double(depth - i) / Double(depth + 1))
+                nextOnePortion = path[i].weight - tmp * zero * Double(depth - i) * scale
             } else if zero != 0 {
-                total += (path[i].weight / zero) / (Double(depth - i) / Double(depth + 1))
+                total += path[i].weight * inverseZero * Double(depth + 1) * reciprocals[depth - i]
             }
             i -= 1
         }
