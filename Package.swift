@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(
@@ -36,10 +37,18 @@ let package = Package(
             exclude: ["Proto"]
         ),
         .target(
+            name: "VerdictScoring",
+            dependencies: ["VerdictForest", .product(name: "Yams", package: "Yams")]
+        ),
+        .target(name: "VerdictSynthetic", dependencies: ["VerdictScoring"]),
+        .target(
             name: "VerdictPipeline",
             dependencies: [
                 "VerdictKafka",
+                "VerdictScoring",
+                "VerdictForest",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .executableTarget(
@@ -48,6 +57,8 @@ let package = Package(
                 "VerdictKafka",
                 "VerdictForest",
                 "VerdictONNX",
+                "VerdictScoring",
+                "VerdictSynthetic",
                 "VerdictPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -58,6 +69,11 @@ let package = Package(
             dependencies: ["VerdictKafka", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "VerdictForestTests", dependencies: ["VerdictForest", "VerdictONNX"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "VerdictScoringTests",
+            dependencies: ["VerdictScoring", "VerdictForest", "VerdictONNX", "VerdictSynthetic"],
+            exclude: ["Fixtures"]
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["VerdictKafka", .product(name: "Logging", package: "swift-log")]

@@ -1,10 +1,10 @@
 import ArgumentParser
 
 @main
-struct Verdict: AsyncParsableCommand {
+struct VerdictCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verdict",
         abstract: "Scores payment events from Kafka with tree-ensemble models and business rules.",
-        subcommands: [ModelCommand.self, PredictCommand.self, BenchCommand.self]
+        subcommands: [GenerateCommand.self, FeaturesCommand.self, ScoreCommand.self, ModelCommand.self, PredictCommand.self, BenchCommand.self]
     )
 }

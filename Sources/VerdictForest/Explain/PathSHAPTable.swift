@@ -42,8 +42,10 @@ final class PathSHAPTable: Sendable {
     let features: [Int32]
     let zeros: [Double]
     let constraints: [Constraint]
-    /// coefficients[d][s] = s! (d - s - 1)! / d!, the Shapley weight of a coalition of size s among d.
-    let coefficients: [[Double]]
+    /// coefficients[d * stride + s] = s! (d - s - 1)! / d!, the Shapley weight of a coalition of size
+    /// s among d (flat, so the per-leaf loop reads it without retaining an inner array).
+    let coefficients: [Double]
+    let coefficientStride: Int
 
     /// Builds the table, or returns nil when a path has too many distinct features or a cover is
     /// unusable.
@@ -93,8 +95,11 @@ final class PathSHAPTable: Sendable {
         self.zeros = zeros
         self.constraints = constraints
         let longest = leaves.map { Int($0.featureCount) }.max() ?? 0
-        coefficients = (0...max(1, longest)).map { d in
-            (0..<max(1, d)).map { s in
+        let stride = max(1, longest) + 1
+        coefficientStride = stride
+        coefficients = (0...max(1, longest)).flatMap { d in
+            (0..<stride).map { s in
+                guard s < max(1, d) else { return 0.0 }
                 var value = 1.0
                 // s! (d-s-1)! / d! computed as a product of ratios to stay in range.
                 for k in 1...max(1, d) { value /= Double(k) }
@@ -112,9 +117,9 @@ final class PathSHAPTable: Sendable {
             zeros.withUnsafeBufferPointer { zeros in
                 constraints.withUnsafeBufferPointer { constraints in
                     leaves.withUnsafeBufferPointer { leaves in
+                        coefficients.withUnsafeBufferPointer { coefficients in
                         withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * (Self.maxDistinctFeatures + 2)) { scratch in
                             let all = scratch.baseAddress!
-                            let without = all + Self.maxDistinctFeatures + 2
                             for leaf in leaves {
                                 let d = Int(leaf.featureCount)
                                 guard d > 0 else { continue }
@@ -127,8 +132,11 @@ final class PathSHAPTable: Sendable {
                                     satisfied &= ~(missed << Int(constraint.slot))
                                 }
                                 contribute(leaf, satisfied: satisfied, features: features.baseAddress! + Int(leaf.featureStart),
-                                           zeros: zeros.baseAddress! + Int(leaf.featureStart), all: all, without: without, phi: phi)
+                                           zeros: zeros.baseAddress! + Int(leaf.featureStart),
+                                           c: coefficients.baseAddress! + Int(leaf.featureCount) * coefficientStride,
+                                           all: all, phi: phi)
                             }
+                        }
                         }
                     }
                 }
@@ -138,43 +146,56 @@ final class PathSHAPTable: Sendable {
 
     @inline(__always)
     private func contribute(_ leaf: Leaf, satisfied: Int, features: UnsafePointer<Int32>, zeros: UnsafePointer<Double>,
-                            all: UnsafeMutablePointer<Double>, without: UnsafeMutablePointer<Double>, phi: UnsafeMutablePointer<Double>) {
+                            c: UnsafePointer<Double>, all: UnsafeMutablePointer<Double>, phi: UnsafeMutablePointer<Double>) {
         let d = Int(leaf.featureCount)
-        let c = coefficients[d]
-        // e_r over the satisfied features, and the product of the unsatisfied ones' zero fractions.
-        var m = 0
-        var unsatisfiedProduct = 1.0
+        let m = satisfied.nonzeroBitCount
+        // e_r over the satisfied features (prod of (1 + z_k t) for k in O), and the product of the
+        // unsatisfied ones' zero fractions, walking set bits instead of branching on each feature.
         all[0] = 1
-        for k in 0..<d {
-            if satisfied & (1 << k) != 0 {
-                m += 1
-                all[m] = 0
-                var r = m
-                while r > 0 { all[r] += zeros[k] * all[r - 1]; r -= 1 }
-            } else {
-                unsatisfiedProduct *= zeros[k]
-            }
+        var degree = 0
+        var bits = satisfied
+        while bits != 0 {
+            let k = bits.trailingZeroBitCount
+            bits &= bits - 1
+            degree += 1
+            let z = zeros[k]
+            all[degree] = z * all[degree - 1]
+            var r = degree - 1
+            while r > 0 { all[r] += z * all[r - 1]; r -= 1 }
+        }
+        var unsatisfiedProduct = 1.0
+        var unsatisfied = ~satisfied & ((1 << d) - 1)
+        while unsatisfied != 0 {
+            unsatisfiedProduct *= zeros[unsatisfied.trailingZeroBitCount]
+            unsatisfied &= unsatisfied - 1
         }
         let scale = leaf.value * unsatisfiedProduct
         if m < d {
             var sum = 0.0
             for r in 0...m { sum += c[m - r] * all[r] }
             let share = -scale * sum
-            for k in 0..<d where satisfied & (1 << k) == 0 { phi[Int(features[k])] += share }
+            var rest = ~satisfied & ((1 << d) - 1)
+            while rest != 0 {
+                phi[Int(features[rest.trailingZeroBitCount])] += share
+                rest &= rest - 1
+            }
         }
         guard m > 0 else { return }
-        for j in 0..<d where satisfied & (1 << j) != 0 {
+        bits = satisfied
+        while bits != 0 {
+            let j = bits.trailingZeroBitCount
+            bits &= bits - 1
             // e_r over the satisfied features but j: divide (1 + z_j t) out of prod (1 + z_k t).
             // All terms are non-negative and m is small, so the subtraction stays accurate.
             let z = zeros[j]
             var previous = 1.0
             var sum = c[m - 1]
-            if m > 1 {
-                for r in 1..<m {
-                    let e = all[r] - z * previous
-                    sum += c[m - 1 - r] * e
-                    previous = e
-                }
+            var r = 1
+            while r < m {
+                let e = all[r] - z * previous
+                sum += c[m - 1 - r] * e
+                previous = e
+                r += 1
             }
             phi[Int(features[j])] += scale * (1 - z) * sum
         }

@@ -1,0 +1,353 @@
+/// Structural limits on records, all configurable (`validation.*` in the scoring configuration).
+public struct EventLimits: Sendable, Hashable {
+    /// Largest record accepted. Default 64 KiB.
+    public var maxRecordBytes: Int = 65_536
+    /// Deepest nesting of objects and arrays (the event itself is depth 1). Default 8.
+    public var maxDepth: Int = 8
+    /// Longest string in any member, in bytes (contract fields have their own, smaller limits). Default 4096.
+    public var maxStringBytes: Int = 4_096
+    /// Most issues reported per event (the rest are summarised). Default 32.
+    public var maxIssues: Int = 32
+
+    public init() {}
+}
+
+/// Decodes a record into a ``TransactionEvent`` in one pass over its bytes, checking JSON syntax
+/// (RFC 8259, strictly: no NaN/Infinity, no trailing commas), UTF-8, nesting depth, duplicate
+/// members, member types and string lengths. Every problem is collected; decoding stops only when
+/// the JSON itself is broken.
+struct EventDecoder {
+    private let bytes: UnsafeRawBufferPointer
+    private let limits: EventLimits
+    private var i = 0
+    private(set) var issues: [ValidationIssue] = []
+
+    /// Per-field string limits of the contract.
+    static func maxLength(_ field: EventField) -> Int? {
+        switch field {
+        case .transactionID, .cardID, .merchantID: 64
+        case .currency: 3
+        case .merchantCountry, .cardCountry: 2
+        case .merchantCategory: 4
+        case .eventTime: 64
+        case .channel: 32
+        case .cardNumber: 64
+        default: nil
+        }
+    }
+
+    /// Decodes `record`. Returns nil (with issues) when the record is not a JSON object that can be
+    /// read; otherwise the event and any type or structure issues found.
+    static func decode(_ record: UnsafeRawBufferPointer, limits: EventLimits) -> (TransactionEvent?, [ValidationIssue]) {
+        if record.isEmpty {
+            return (nil, [ValidationIssue(.emptyRecord, "the record is empty")])
+        }
+        if record.count > limits.maxRecordBytes {
+            return (nil, [ValidationIssue(.tooLarge, "the record is \(record.count) bytes; the limit is \(limits.maxRecordBytes)")])
+        }
+        var decoder = EventDecoder(bytes: record, limits: limits)
+        let event = decoder.decodeObject()
+        return (event, decoder.issues)
+    }
+
+    private init(bytes: UnsafeRawBufferPointer, limits: EventLimits) {
+        self.bytes = bytes
+        self.limits = limits
+    }
+
+    private mutating func report(_ code: ReasonCode, _ field: String, _ message: String) {
+        guard issues.count < limits.maxIssues else { return }
+        issues.append(ValidationIssue(code, field: field, message))
+    }
+
+    private mutating func skipWhitespace() {
+        while i < bytes.count {
+            switch bytes[i] {
+            case 0x20, 0x09, 0x0A, 0x0D: i += 1
+            default: return
+            }
+        }
+    }
+
+    /// A syntax error: the position and what was expected.
+    private struct SyntaxError: Error {
+        var code: ReasonCode
+        var message: String
+    }
+
+    private mutating func decodeObject() -> TransactionEvent? {
+        do throws(SyntaxError) {
+            skipWhitespace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: "{") else {
+                report(.notAnObject, "", "the record is not a JSON object")
+                return nil
+            }
+            let event = try members()
+            skipWhitespace()
+            guard i == bytes.count else { throw SyntaxError(code: .invalidJSON, message: "unexpected data after the object at byte \(i)") }
+            return event
+        } catch {
+            report(error.code, "", error.message)
+            return nil
+        }
+    }
+
+    private mutating func members() throws(SyntaxError) -> TransactionEvent {
+        var event = TransactionEvent()
+        var seen: UInt32 = 0
+        var unknownKeys: [Range<Int>] = []
+        i += 1
+        skipWhitespace()
+        if i < bytes.count && bytes[i] == UInt8(ascii: "}") {
+            i += 1
+        } else {
+            while true {
+                skipWhitespace()
+                guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw syntax("expected a member name") }
+                let key = try string()
+                skipWhitespace()
+                guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw syntax("expected ':' after a member name") }
+                i += 1
+                skipWhitespace()
+                let raw = UnsafeRawBufferPointer(rebasing: bytes[key.range])
+                if !key.escaped, let field = EventField.lookup(raw) {
+                    let bit: UInt32 = 1 << UInt32(field.rawValue)
+                    if seen & bit != 0 {
+                        report(.duplicateKey, field.path, "the member appears more than once")
+                        try skipValue(depth: 1)
+                    } else {
+                        seen |= bit
+                        try value(of: field, into: &event)
+                    }
+                } else {
+                    let name = key.escaped ? JSONEscapes.unescape(raw) : String(decoding: raw, as: UTF8.self)
+                    if let field = EventField.allCases.first(where: { $0.name == name }) {
+                        // An escaped spelling of a contract field: treat it as that field.
+                        let bit: UInt32 = 1 << UInt32(field.rawValue)
+                        if seen & bit != 0 { report(.duplicateKey, field.path, "the member appears more than once") }
+                        seen |= bit
+                        try value(of: field, into: &event)
+                    } else {
+                        if unknownKeys.contains(where: { bytes[$0].elementsEqual(raw) }) {
+                            report(.duplicateKey, "/" + String(name.prefix(64)), "the member appears more than once")
+                        } else {
+                            unknownKeys.append(key.range)
+                        }
+                        event.unknownFields += 1
+                        try skipValue(depth: 1)
+                    }
+                }
+                skipWhitespace()
+                guard i < bytes.count else { throw syntax("unterminated object") }
+                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                if bytes[i] == UInt8(ascii: "}") { i += 1; break }
+                throw syntax("expected ',' or '}'")
+            }
+        }
+        for field in EventField.allCases where field.isRequired && seen & (1 << UInt32(field.rawValue)) == 0 {
+            report(.missingField, field.path, "required member '\(field.name)' is missing")
+        }
+        return event
+    }
+
+    private func syntax(_ message: String) -> SyntaxError {
+        SyntaxError(code: .invalidJSON, message: i >= bytes.count ? "the JSON ends early (\(message))" : "\(message) at byte \(i)")
+    }
+
+    // MARK: Values
+
+    private mutating func value(of field: EventField, into event: inout TransactionEvent) throws(SyntaxError) {
+        let c = bytes[i]
+        if c == UInt8(ascii: "n") {
+            try literal("null")
+            if field.isRequired { report(.wrongType, field.path, "must not be null") }
+            return
+        }
+        switch field.kind {
+        case .string:
+            guard c == UInt8(ascii: "\"") else { return try wrongType(field, "a string") }
+            let s = try string()
+            let range = TextRange(start: Int32(s.range.lowerBound), count: Int32(s.range.count), escaped: s.escaped)
+            if let limit = Self.maxLength(field), s.range.count > limit && (!s.escaped || JSONEscapes.unescape(UnsafeRawBufferPointer(rebasing: bytes[s.range])).utf8.count > limit) {
+                report(.stringTooLong, field.path, "is \(s.range.count) bytes; at most \(limit) allowed")
+                return
+            }
+            switch field {
+            case .transactionID: event.transactionID = range
+            case .eventTime: event.eventTimeText = range
+            case .cardID: event.cardID = range
+            case .currency: event.currency = range
+            case .merchantID: event.merchantID = range
+            case .merchantCategory: event.merchantCategory = range
+            case .merchantCountry: event.merchantCountry = range
+            case .cardCountry: event.cardCountry = range
+            case .channel: event.channelText = range
+            case .cardNumber: event.cardNumber = range
+            default: break
+            }
+        case .number, .integer:
+            guard c == UInt8(ascii: "-") || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) else {
+                return try wrongType(field, field.kind == .integer ? "an integer" : "a number")
+            }
+            guard let end = FastNumber.scan(bytes, from: i) else { throw syntax("invalid number") }
+            let number = FastNumber.value(bytes, i, end)
+            i = end
+            guard number.isFinite else {
+                report(.notFinite, field.path, "the number does not fit a double")
+                return
+            }
+            if field.kind == .integer {
+                guard number == number.rounded(), abs(number) < 9.0e15 else {
+                    report(.wrongType, field.path, "must be an integer")
+                    return
+                }
+                let integer = Int(number)
+                switch field {
+                case .schemaVersion: event.schemaVersion = integer
+                case .cardAgeDays: event.cardAgeDays = integer
+                case .transactionsLast24h: event.transactionsLast24h = integer
+                default: break
+                }
+            } else {
+                switch field {
+                case .amount: event.amount = number
+                case .amountUSD: event.amountUSD = number
+                case .averageTransactionAmount: event.averageTransactionAmount = number
+                case .countryRiskScore: event.countryRiskScore = number
+                case .latitude: event.latitude = number
+                case .longitude: event.longitude = number
+                default: break
+                }
+            }
+        case .boolean:
+            if c == UInt8(ascii: "t") { try literal("true"); event.isNewRecipient = true }
+            else if c == UInt8(ascii: "f") { try literal("false"); event.isNewRecipient = false }
+            else { try wrongType(field, "true or false") }
+        }
+    }
+
+    private mutating func wrongType(_ field: EventField, _ expected: String) throws(SyntaxError) {
+        let found: String
+        switch bytes[i] {
+        case UInt8(ascii: "\""): found = "a string"
+        case UInt8(ascii: "{"): found = "an object"
+        case UInt8(ascii: "["): found = "an array"
+        case UInt8(ascii: "t"), UInt8(ascii: "f"): found = "a boolean"
+        default: found = "a number"
+        }
+        report(.wrongType, field.path, "must be \(expected), found \(found)")
+        try skipValue(depth: 1)
+    }
+
+    private mutating func literal(_ text: StaticString) throws(SyntaxError) {
+        let count = text.utf8CodeUnitCount
+        guard i + count <= bytes.count else { throw syntax("truncated literal") }
+        let matches = text.withUTF8Buffer { expected in (0..<count).allSatisfy { bytes[i + $0] == expected[$0] } }
+        guard matches else { throw syntax("invalid literal (NaN and Infinity are not JSON)") }
+        i += count
+    }
+
+    /// Skips any JSON value, checking syntax, UTF-8 and depth.
+    private mutating func skipValue(depth: Int) throws(SyntaxError) {
+        guard i < bytes.count else { throw syntax("expected a value") }
+        switch bytes[i] {
+        case UInt8(ascii: "\""):
+            _ = try string()
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let close = bytes[i] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            let isObject = close == UInt8(ascii: "}")
+            guard depth + 1 <= limits.maxDepth else {
+                throw SyntaxError(code: .tooDeep, message: "nesting deeper than \(limits.maxDepth) levels at byte \(i)")
+            }
+            i += 1
+            skipWhitespace()
+            if i < bytes.count && bytes[i] == close { i += 1; return }
+            while true {
+                skipWhitespace()
+                if isObject {
+                    guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw syntax("expected a member name") }
+                    _ = try string()
+                    skipWhitespace()
+                    guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw syntax("expected ':'") }
+                    i += 1
+                    skipWhitespace()
+                }
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                guard i < bytes.count else { throw syntax("unterminated container") }
+                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                if bytes[i] == close { i += 1; return }
+                throw syntax("expected ',' or a closing bracket")
+            }
+        case UInt8(ascii: "t"): try literal("true")
+        case UInt8(ascii: "f"): try literal("false")
+        case UInt8(ascii: "n"): try literal("null")
+        default:
+            guard let end = FastNumber.scan(bytes, from: i) else { throw syntax("invalid value") }
+            i = end
+        }
+    }
+
+    /// Reads a string starting at the opening quote; returns the range between the quotes.
+    private mutating func string() throws(SyntaxError) -> (range: Range<Int>, escaped: Bool) {
+        i += 1
+        let start = i
+        var escaped = false
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") {
+                let range = start..<i
+                i += 1
+                if range.count > limits.maxStringBytes {
+                    throw SyntaxError(code: .stringTooLong, message: "a string of \(range.count) bytes exceeds the limit of \(limits.maxStringBytes)")
+                }
+                return (range, escaped)
+            }
+            if b == UInt8(ascii: "\\") {
+                escaped = true
+                guard i + 1 < bytes.count else { break }
+                switch bytes[i + 1] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                     UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    i += 2
+                case UInt8(ascii: "u"):
+                    guard i + 6 <= bytes.count, JSONEscapes.hex4(bytes, i + 2) != nil else { throw syntax("invalid \\u escape") }
+                    i += 6
+                default:
+                    throw syntax("invalid escape")
+                }
+                continue
+            }
+            if b < 0x20 { throw syntax("control character in a string") }
+            if b < 0x80 { i += 1; continue }
+            // Multi-byte UTF-8: validate the sequence (no overlongs, surrogates or > U+10FFFF).
+            guard let length = Self.utf8Sequence(bytes, i) else {
+                throw SyntaxError(code: .invalidUTF8, message: "invalid UTF-8 at byte \(i)")
+            }
+            i += length
+        }
+        throw syntax("unterminated string")
+    }
+
+    /// The length of the valid UTF-8 sequence starting at `at`, or nil.
+    static func utf8Sequence(_ s: UnsafeRawBufferPointer, _ at: Int) -> Int? {
+        let b0 = s[at]
+        func cont(_ k: Int) -> UInt8? { at + k < s.count && s[at + k] & 0xC0 == 0x80 ? s[at + k] : nil }
+        switch b0 {
+        case 0xC2...0xDF:
+            return cont(1) != nil ? 2 : nil
+        case 0xE0...0xEF:
+            guard let b1 = cont(1), cont(2) != nil else { return nil }
+            if b0 == 0xE0 && b1 < 0xA0 { return nil }  // overlong
+            if b0 == 0xED && b1 >= 0xA0 { return nil }  // surrogate
+            return 3
+        case 0xF0...0xF4:
+            guard let b1 = cont(1), cont(2) != nil, cont(3) != nil else { return nil }
+            if b0 == 0xF0 && b1 < 0x90 { return nil }  // overlong
+            if b0 == 0xF4 && b1 >= 0x90 { return nil }  // > U+10FFFF
+            return 4
+        default:
+            return nil
+        }
+    }
+}

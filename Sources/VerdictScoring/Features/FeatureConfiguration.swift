@@ -1,0 +1,78 @@
+/// `features.yaml`: how each model feature is computed from an event. One implementation serves
+/// training (`verdict features`) and serving, so the model sees in production exactly what it
+/// saw in training.
+///
+/// ```yaml
+/// version: 1
+/// features:
+///   - name: amount_usd
+///     field: amount_usd
+///     reason: {code: AMOUNT, description: "Amount is unusual for this card"}
+///   - name: hour_of_day
+///     derive: hour_of_day
+///   - name: mcc_risk_group
+///     lookup: {field: merchant_category, table: {"7995": 3, "6051": 3}, default: 0}
+/// ```
+public struct FeatureConfiguration: Sendable, Hashable, Codable {
+    public var version: Int
+    public var features: [FeatureDefinition]
+
+    public init(version: Int = 1, features: [FeatureDefinition]) {
+        self.version = version
+        self.features = features
+    }
+
+    /// The feature names in configuration order (the order `verdict features` writes columns in).
+    public var names: [String] { features.map(\.name) }
+}
+
+/// One feature: a field, a derivation or a lookup. Missing inputs give NaN, so the model's own
+/// missing-value handling applies.
+public struct FeatureDefinition: Sendable, Hashable, Codable {
+    public var name: String
+    /// A numeric event field (booleans become 0/1): amount, amount_usd (sent or converted),
+    /// card_age_days, transactions_last_24h, avg_transaction_amount, country_risk_score,
+    /// is_new_recipient, latitude, longitude, merchant_category (the MCC as a number).
+    public var field: String?
+    /// A derivation: hour_of_day, day_of_week (Monday = 0, UTC), is_weekend, is_night (00:00-05:00
+    /// UTC), is_foreign (merchant_country != card_country), amount_to_avg_ratio, log_amount
+    /// (ln(1 + amount_usd)).
+    public var derive: String?
+    /// A table from a string field's value to a number.
+    public var lookup: Lookup?
+    /// The reason code shown when this feature pushes a score up.
+    public var reason: ReasonText?
+
+    public struct Lookup: Sendable, Hashable, Codable {
+        /// merchant_category, channel, currency, merchant_country or card_country.
+        public var field: String
+        public var table: [String: Double]
+        /// For values not in the table; absent = missing (NaN).
+        public var `default`: Double?
+
+        public init(field: String, table: [String: Double], default: Double? = nil) {
+            self.field = field
+            self.table = table
+            self.default = `default`
+        }
+    }
+
+    public init(name: String, field: String? = nil, derive: String? = nil, lookup: Lookup? = nil, reason: ReasonText? = nil) {
+        self.name = name
+        self.field = field
+        self.derive = derive
+        self.lookup = lookup
+        self.reason = reason
+    }
+}
+
+/// A reason code and the sentence an analyst reads.
+public struct ReasonText: Sendable, Hashable, Codable {
+    public var code: String
+    public var description: String
+
+    public init(code: String, description: String) {
+        self.code = code
+        self.description = description
+    }
+}

@@ -1,0 +1,212 @@
+import Foundation
+public import VerdictForest
+
+/// One record to score.
+public struct ScoringInput: Sendable {
+    /// The record's value; nil for a tombstone.
+    public var value: [UInt8]?
+    public var source: EventSource
+    /// When Verdict received the record (seconds since the epoch).
+    public var receivedAt: Double
+
+    public init(value: [UInt8]?, source: EventSource, receivedAt: Double) {
+        self.value = value
+        self.source = source
+        self.receivedAt = receivedAt
+    }
+}
+
+/// What became of a record.
+public enum ScoringOutcome: Sendable {
+    /// A decision (JSON bytes to publish) and its summary.
+    case decision([UInt8], DecisionSummary)
+    /// A dead letter (JSON envelope bytes, PAN masked) and the reasons.
+    case deadLetter([UInt8], [ValidationIssue])
+
+    public var isDecision: Bool {
+        if case .decision = self { return true }
+        return false
+    }
+}
+
+/// The scoring code path shared by the stream and `verdict score`: validate, build features, score
+/// (champion and optional shadow), apply rules and policy, explain, and write the decision or the
+/// dead letter. A batch is split into chunks scored in parallel on the forest's worker pool.
+public final class Scorer: Sendable {
+    public let validator: EventValidator
+    public let rules: RuleEngine
+    public let model: ScoringModel?
+    public let shadow: ScoringModel?
+    private let shadowRules: RuleEngine?
+    private let pool: ForestWorkerPool?
+    private let reasonsFor: Set<Verdict>
+    private let topK: Int
+    private let eventAgeSLA: Double?
+
+    /// Events per parallel task: small enough to spread a batch over the pool, large enough for the
+    /// batch evaluator's interleaving.
+    static let chunk = 64
+
+    /// Creates a scorer.
+    ///
+    /// - Parameters:
+    ///   - validation: Structural and business limits.
+    ///   - rules: Indicators, hard rules, thresholds, reasons.
+    ///   - model: The champion; nil makes every valid event a degraded decision.
+    ///   - shadow: A challenger scored beside the champion, recorded in `shadow`.
+    ///   - pool: Threads for scoring batches in parallel; nil scores on the caller's thread.
+    /// - Throws: ``ScoringError`` when the rules and the model card give no thresholds.
+    public init(validation: ValidationConfiguration, rules: RuleConfiguration, model: ScoringModel?, shadow: ScoringModel? = nil, pool: ForestWorkerPool?) throws(ScoringError) {
+        validator = EventValidator(configuration: validation)
+        let cardThresholds = model?.card?.thresholds.map { RuleConfiguration.Thresholds(reviewAt: $0.reviewAt, declineAt: $0.declineAt) }
+        self.rules = try RuleEngine(configuration: rules, thresholds: cardThresholds)
+        if model != nil && self.rules.thresholds == nil {
+            throw ScoringError(.configuration, "no score thresholds: set thresholds.review_at/decline_at in the rules or ship them in the model card")
+        }
+        self.model = model
+        self.shadow = shadow
+        if let shadow {
+            let shadowThresholds = shadow.card?.thresholds.map { RuleConfiguration.Thresholds(reviewAt: $0.reviewAt, declineAt: $0.declineAt) }
+            shadowRules = try RuleEngine(configuration: rules, thresholds: shadowThresholds ?? cardThresholds)
+        } else {
+            shadowRules = nil
+        }
+        self.pool = pool
+        reasonsFor = Set(rules.reasons.forDecisions)
+        topK = rules.reasons.topK
+        eventAgeSLA = rules.degraded.eventAgeSLA?.seconds
+    }
+
+    /// Scores a batch; outcomes are in input order.
+    ///
+    /// - Parameters:
+    ///   - inputs: The records.
+    ///   - asOf: The reference time for timestamp validation (seconds since the epoch); nil uses
+    ///     the wall clock. Backtests pass the time the events were produced.
+    public func score(_ inputs: [ScoringInput], asOf: Double? = nil) -> [ScoringOutcome] {
+        let count = inputs.count
+        guard count > 0 else { return [] }
+        let chunks = (count + Self.chunk - 1) / Self.chunk
+        let results = UnsafeMutableBufferPointer<ScoringOutcome?>.allocate(capacity: count)
+        results.initialize(repeating: nil)
+        defer { results.deallocate() }
+        let body: (Int) -> Void = { [self] task in
+            let start = task * Self.chunk
+            let end = min(count, start + Self.chunk)
+            scoreChunk(inputs, start..<end, asOf: asOf, into: results)
+        }
+        if let pool, chunks > 1 {
+            pool.run(tasks: chunks, body)
+        } else {
+            for task in 0..<chunks { body(task) }
+        }
+        return results.map { $0! }
+    }
+
+    private func scoreChunk(_ inputs: [ScoringInput], _ range: Range<Int>, asOf: Double?, into results: UnsafeMutableBufferPointer<ScoringOutcome?>) {
+        let now = Date().timeIntervalSince1970
+        let reference = asOf ?? now
+        // 1. Validate.
+        var valid: [(index: Int, event: TransactionEvent, degraded: Bool)] = []
+        valid.reserveCapacity(range.count)
+        for index in range {
+            let input = inputs[index]
+            guard let value = input.value else {
+                let issues = [ValidationIssue(.emptyRecord, "the record is a tombstone (null value)")]
+                results[index] = .deadLetter(DeadLetterWriter.write(input, issues: issues, now: now), issues)
+                continue
+            }
+            let result = value.withUnsafeBytes { validator.validate($0, now: reference) }
+            switch result {
+            case .valid(let event):
+                let stale = eventAgeSLA.map { sla in event.eventTime.map { reference - $0 > sla } ?? false } ?? false
+                valid.append((index, event, model == nil || stale))
+            case .invalid(let issues, _):
+                results[index] = .deadLetter(DeadLetterWriter.write(input, issues: issues, now: now), issues)
+            }
+        }
+        // 2. Features and scores for the events the model decides.
+        let scored = valid.filter { !$0.degraded }
+        let scores = model.map { scoreRows(scored, inputs, $0) } ?? []
+        let shadowScores = shadow.map { scoreRows(scored, inputs, $0) } ?? []
+        // 3. Policy, reasons, decision records.
+        var next = 0
+        for item in valid {
+            let input = inputs[item.index]
+            let value = input.value!
+            var position: Int?
+            if !item.degraded { position = next; next += 1 }
+            let score = position.map { scores[$0].score }
+            let record = value.withUnsafeBytes { bytes -> ([UInt8], DecisionSummary) in
+                let outcome = rules.decide(item.event, record: bytes, score: score)
+                var reasons: [FeatureReason] = []
+                if let model, let position, reasonsFor.contains(outcome.decision), model.forest.explainable {
+                    reasons = explain(model, row: scores[position].row)
+                }
+                var shadowOpinion: ShadowOpinion?
+                if let shadow, let shadowRules, let position {
+                    let shadowScore = shadowScores[position].score
+                    let shadowOutcome = shadowRules.decide(item.event, record: bytes, score: shadowScore)
+                    shadowOpinion = ShadowOpinion(model: shadow.name, version: shadow.version, score: shadowScore, decision: shadowOutcome.decision)
+                }
+                let decidedAt = Date().timeIntervalSince1970
+                let summary = DecisionSummary(
+                    transactionID: item.event.transactionID.map { $0.string(in: bytes) } ?? "",
+                    decision: outcome.decision, riskScore: score, riskLevel: outcome.riskLevel, reasons: reasons,
+                    ruleHits: outcome.ruleHits, degraded: outcome.degraded, shadow: shadowOpinion,
+                    modelVersion: model?.version, eventAge: item.event.eventTime.map { decidedAt - $0 }
+                )
+                let json = DecisionWriter.write(
+                    event: item.event, record: bytes, outcome: outcome, score: score, reasons: reasons, shadow: shadowOpinion,
+                    model: model, policyVersion: rules.configuration.policyVersion, source: input.source,
+                    decidedAt: decidedAt, processingSeconds: max(0, decidedAt - input.receivedAt)
+                )
+                return (json, summary)
+            }
+            results[item.index] = .decision(record.0, record.1)
+        }
+    }
+
+    /// Builds the rows of `items` for `model` and scores them with the batch evaluator.
+    private func scoreRows(_ items: [(index: Int, event: TransactionEvent, degraded: Bool)], _ inputs: [ScoringInput], _ model: ScoringModel) -> [(score: Double, row: ArraySlice<Double>)] {
+        guard !items.isEmpty else { return [] }
+        let width = model.plan.featureNames.count
+        var rows = [Double](repeating: .nan, count: items.count * width)
+        rows.withUnsafeMutableBufferPointer { buffer in
+            for (n, item) in items.enumerated() {
+                inputs[item.index].value!.withUnsafeBytes { bytes in
+                    model.plan.build(item.event, record: bytes, into: buffer.baseAddress! + n * width)
+                }
+            }
+        }
+        var margins = [Double](repeating: 0, count: items.count)
+        var outputs = [Double](repeating: 0, count: items.count)
+        rows.withUnsafeBufferPointer { r in
+            margins.withUnsafeMutableBufferPointer { m in
+                outputs.withUnsafeMutableBufferPointer { o in model.forest.predictBatch(rows: r, margins: m, outputs: o) }
+            }
+        }
+        return (0..<items.count).map { (outputs[$0], rows[($0 * width)..<(($0 + 1) * width)]) }
+    }
+
+    /// The top-k features by positive TreeSHAP contribution.
+    private func explain(_ model: ScoringModel, row: ArraySlice<Double>) -> [FeatureReason] {
+        guard topK > 0, let contributions = try? model.forest.contributions(Array(row)).first else { return [] }
+        let plan = model.plan
+        let ranked = (0..<plan.featureNames.count)
+            .filter { contributions[$0] > 0 }
+            .sorted { contributions[$0] > contributions[$1] }
+            .prefix(topK)
+        return ranked.map { index in
+            let definition = plan.definitions[index]
+            let value = row[row.startIndex + index]
+            return FeatureReason(
+                code: definition.reason?.code ?? definition.name.uppercased(),
+                feature: definition.name,
+                value: value.isNaN ? nil : value,
+                contribution: contributions[index],
+                description: definition.reason?.description ?? "\(definition.name) raised the risk score"
+            )
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import Foundation
+import VerdictForest
+import VerdictONNX
+import VerdictPipeline
+import VerdictScoring
+
+/// Loads what the scoring commands share from a verdict.yaml.
+struct ScoringSetup {
+    var configuration: VerdictConfiguration
+    var scoring: ScoringConfiguration
+
+    init(configPath: String?) throws {
+        configuration = try VerdictConfiguration.load(path: configPath)
+        scoring = try ScoringConfiguration.load(
+            features: configuration.resolve(configuration.scoring.features),
+            rules: configuration.resolve(configuration.scoring.rules),
+            validation: configuration.scoring.validation
+        )
+    }
+
+    /// The model named by `override` or by the configuration.
+    func loadModel(override: String?) throws -> ScoringModel {
+        let path = override ?? configuration.resolve(configuration.model.path)
+        let repository = ModelRepository(path: path, loader: { path throws(ForestError) in try ModelLoader.loadAnyFormat(path: path) })
+        return try repository.load(features: scoring.features, verifyGoldenVectors: configuration.model.verifyGoldenVectors)
+    }
+}
