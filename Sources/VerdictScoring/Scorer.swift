@@ -56,7 +56,10 @@ public final class Scorer: Sendable {
     ///   - shadow: A challenger scored beside the champion, recorded in `shadow`.
     ///   - pool: Threads for scoring batches in parallel; nil scores on the caller's thread.
     /// - Throws: ``ScoringError`` when the rules and the model card give no thresholds.
-    public init(validation: ValidationConfiguration, rules: RuleConfiguration, model: ScoringModel?, shadow: ScoringModel? = nil, pool: ForestWorkerPool?) throws(ScoringError) {
+    ///   - eventAgeSLA: Decide events older than the rules' `degraded.event_age_sla` without the
+    ///     model (the stream); false for backtests of historical events.
+    public init(validation: ValidationConfiguration, rules: RuleConfiguration, model: ScoringModel?, shadow: ScoringModel? = nil,
+                pool: ForestWorkerPool?, eventAgeSLA: Bool = true) throws(ScoringError) {
         validator = EventValidator(configuration: validation)
         let cardThresholds = model?.card?.thresholds.map { RuleConfiguration.Thresholds(reviewAt: $0.reviewAt, declineAt: $0.declineAt) }
         self.rules = try RuleEngine(configuration: rules, thresholds: cardThresholds)
@@ -74,7 +77,7 @@ public final class Scorer: Sendable {
         self.pool = pool
         reasonsFor = Set(rules.reasons.forDecisions)
         topK = rules.reasons.topK
-        eventAgeSLA = rules.degraded.eventAgeSLA?.seconds
+        self.eventAgeSLA = eventAgeSLA ? rules.degraded.eventAgeSLA?.seconds : nil
     }
 
     /// Scores a batch; outcomes are in input order.

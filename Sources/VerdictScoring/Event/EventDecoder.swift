@@ -26,9 +26,6 @@ struct EventDecoder {
     static func maxLength(_ field: EventField) -> Int? {
         switch field {
         case .transactionID, .cardID, .merchantID: 64
-        case .currency: 3
-        case .merchantCountry, .cardCountry: 2
-        case .merchantCategory: 4
         case .eventTime: 64
         case .channel: 32
         case .cardNumber: 64
@@ -79,7 +76,13 @@ struct EventDecoder {
         do throws(SyntaxError) {
             skipWhitespace()
             guard i < bytes.count, bytes[i] == UInt8(ascii: "{") else {
-                report(.notAnObject, "", "the record is not a JSON object")
+                // Another JSON value is NOT_AN_OBJECT; anything else (a byte order mark, text) is not JSON.
+                let starts = Array("[\"-0123456789tfn".utf8)
+                if i < bytes.count, starts.contains(bytes[i]) {
+                    report(.notAnObject, "", "the record is JSON but not an object")
+                } else {
+                    report(.invalidJSON, "", i < bytes.count ? "the record does not start with '{' (byte \(i))" : "the record is blank")
+                }
                 return nil
             }
             let event = try members()
@@ -165,7 +168,12 @@ struct EventDecoder {
         }
         switch field.kind {
         case .string:
-            guard c == UInt8(ascii: "\"") else { return try wrongType(field, "a string") }
+            guard c == UInt8(ascii: "\"") else {
+                guard Self.valueStarts.contains(c) || c == UInt8(ascii: "-") || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) else {
+                    throw syntax("invalid value")
+                }
+                return try wrongType(field, "a string")
+            }
             let s = try string()
             let range = TextRange(start: Int32(s.range.lowerBound), count: Int32(s.range.count), escaped: s.escaped)
             if let limit = Self.maxLength(field), s.range.count > limit && (!s.escaped || JSONEscapes.unescape(UnsafeRawBufferPointer(rebasing: bytes[s.range])).utf8.count > limit) {
@@ -187,6 +195,8 @@ struct EventDecoder {
             }
         case .number, .integer:
             guard c == UInt8(ascii: "-") || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) else {
+                // NaN, Infinity and other bare words are not JSON at all, not a wrong type.
+                guard Self.valueStarts.contains(c) else { throw syntax("invalid value (NaN and Infinity are not JSON)") }
                 return try wrongType(field, field.kind == .integer ? "an integer" : "a number")
             }
             guard let end = FastNumber.scan(bytes, from: i) else { throw syntax("invalid number") }
@@ -222,9 +232,13 @@ struct EventDecoder {
         case .boolean:
             if c == UInt8(ascii: "t") { try literal("true"); event.isNewRecipient = true }
             else if c == UInt8(ascii: "f") { try literal("false"); event.isNewRecipient = false }
-            else { try wrongType(field, "true or false") }
+            else if Self.valueStarts.contains(c) || c == UInt8(ascii: "-") || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) { try wrongType(field, "true or false") }
+            else { throw syntax("invalid value") }
         }
     }
+
+    /// First bytes of JSON values other than numbers.
+    static let valueStarts: [UInt8] = [UInt8(ascii: "\""), UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n")]
 
     private mutating func wrongType(_ field: EventField, _ expected: String) throws(SyntaxError) {
         let found: String

@@ -16,7 +16,7 @@ struct ScoreCommand: AsyncParsableCommand {
     @Option(help: "Decisions, one per line (default: stdout).") var output: String?
     @Option(name: .customLong("dead-letters"), help: "Dead-letter envelopes, one per line (default: discarded, counted).") var deadLetters: String?
     @Option(name: .customLong("as-of"), help: "Reference time for timestamp checks (RFC 3339); default now. Use the time the events were produced for backtests.") var asOf: String?
-    @Flag(name: .customLong("no-age-check"), help: "Accept events of any age (backtests of old data).") var noAgeCheck = false
+    @Flag(name: .customLong("no-age-check"), help: "Accept events of any age and score them with the model however old (backtests of old data).") var noAgeCheck = false
     @Option(help: "Scoring threads (default: cores).") var threads: Int?
 
     func run() async throws {
@@ -32,7 +32,7 @@ struct ScoreCommand: AsyncParsableCommand {
         let scoringModel = try setup.loadModel(override: model)
         let pool = ForestWorkerPool(threads: threads)
         defer { pool.shutdown() }
-        let scorer = try Scorer(validation: setup.scoring.validation, rules: setup.scoring.rules, model: scoringModel, pool: pool)
+        let scorer = try Scorer(validation: setup.scoring.validation, rules: setup.scoring.rules, model: scoringModel, pool: pool, eventAgeSLA: !noAgeCheck)
         var reader = try LineReader(path: input)
         let decisions = try OutputFile(path: output)
         let dead = try deadLetters.map { try OutputFile(path: $0) }
