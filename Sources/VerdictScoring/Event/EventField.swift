@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The fields of the transaction event contract, v1 (docs/contracts.md).
 public enum EventField: Int, Sendable, Hashable, CaseIterable {
     case schemaVersion, transactionID, eventTime, cardID, amount, currency, amountUSD, merchantID
@@ -49,15 +55,33 @@ public enum EventField: Int, Sendable, Hashable, CaseIterable {
         }
     }
 
-    /// Looks a member name up without allocating.
+    /// Looks a member name up without allocating: a perfect-enough hash of length and two bytes
+    /// picks one candidate, which a memcmp confirms.
+    @inline(__always)
     static func lookup(_ key: UnsafeRawBufferPointer) -> EventField? {
-        // Dispatch on length first; most names have a unique length or two candidates.
-        guard let table = byLength[key.count] else { return nil }
-        for (bytes, field) in table where bytes.elementsEqual(key) { return field }
-        return nil
+        let n = key.count
+        guard n >= 4, n <= 24 else { return nil }
+        let slot = (n &* 31 &+ Int(key[0]) &* 7 &+ Int(key[n - 1])) & (table.count - 1)
+        let candidate = table[slot]
+        guard candidate >= 0 else { return nil }
+        let name = names[Int(candidate)]
+        guard name.count == n else { return nil }
+        return name.withUnsafeBytes { memcmp($0.baseAddress!, key.baseAddress!, n) == 0 } ? EventField(rawValue: Int(candidate)) : nil
     }
 
-    private static let byLength: [Int: [([UInt8], EventField)]] = Dictionary(grouping: allCases.map { (Array($0.name.utf8), $0) }, by: { $0.0.count })
+    private static let names: [[UInt8]] = allCases.map { Array($0.name.utf8) }
+
+    /// Slot -> field index (-1 empty); built so that no two fields share a slot.
+    private static let table: [Int8] = {
+        var table = [Int8](repeating: -1, count: 256)
+        for field in allCases {
+            let b = Array(field.name.utf8)
+            let slot = (b.count &* 31 &+ Int(b[0]) &* 7 &+ Int(b[b.count - 1])) & 255
+            precondition(table[slot] == -1, "event field hash collision: \(field.name)")
+            table[slot] = Int8(field.rawValue)
+        }
+        return table
+    }()
 
     /// The member name as JSON Pointer.
     public var path: String { "/" + name }
@@ -72,5 +96,13 @@ public enum Channel: String, Sendable, Hashable, CaseIterable, Codable {
     case cryptoOfframp = "crypto_offramp"
 
     /// A stable numeric code for models (its position in this list).
-    public var code: Double { Double(Self.allCases.firstIndex(of: self)!) }
+    public var code: Double {
+        switch self {
+        case .cardPresent: 0
+        case .ecommerce: 1
+        case .atm: 2
+        case .p2p: 3
+        case .cryptoOfframp: 4
+        }
+    }
 }

@@ -44,7 +44,21 @@ public struct FeaturePlan: Sendable {
         case cardCountry([UInt16: Double], Double)
     }
 
+    /// An operation with its lookup flattened into a dense table (MCC: 10 000 slots, country:
+    /// 26 x 26, currency: 26^3, channel: 5), so building a row hashes nothing and retains nothing.
+    struct Step: Sendable {
+        enum Kind: UInt8, Sendable { case field, derive, merchantCategory, channel, currency, merchantCountry, cardCountry }
+        var kind: Kind
+        var field: NumericField = .amount
+        var derivation: Derivation = .hourOfDay
+        /// Offset of this step's table in `tables`.
+        var table: Int = 0
+    }
+
     let operations: [Operation]
+    let steps: [Step]
+    /// Every lookup's dense table, back to back.
+    let tables: [Double]
     /// Feature names in row order.
     public let featureNames: [String]
     /// The definitions in row order (for reason codes).
@@ -81,6 +95,39 @@ public struct FeaturePlan: Sendable {
         self.operations = operations
         self.featureNames = order
         self.definitions = definitions
+        var tables: [Double] = []
+        self.steps = operations.map { operation in
+            func dense(_ count: Int, _ fallback: Double, _ fill: (inout [Double]) -> Void) -> Int {
+                var table = [Double](repeating: fallback, count: count)
+                fill(&table)
+                defer { tables += table }
+                return tables.count
+            }
+            func countryIndex(_ code: UInt16) -> Int? {
+                let a = Int(code >> 8), b = Int(code & 0xFF)
+                guard (65...90).contains(a), (65...90).contains(b) else { return nil }
+                return (a - 65) * 26 + (b - 65)
+            }
+            switch operation {
+            case .field(let field): return Step(kind: .field, field: field)
+            case .derive(let derivation): return Step(kind: .derive, derivation: derivation)
+            case .merchantCategory(let table, let fallback):
+                return Step(kind: .merchantCategory, table: dense(10_000, fallback) { t in for (k, v) in table where (0..<10_000).contains(k) { t[k] = v } })
+            case .channel(let table):
+                return Step(kind: .channel, table: dense(table.count, .nan) { t in t = table })
+            case .currency(let table, let fallback):
+                return Step(kind: .currency, table: dense(26 * 26 * 26, fallback) { t in
+                    for (code, v) in table {
+                        let bytes = [UInt8(code >> 16 & 0xFF), UInt8(code >> 8 & 0xFF), UInt8(code & 0xFF)]
+                        if let index = EventValidator.currencyIndex(bytes) { t[index] = v }
+                    }
+                })
+            case .merchantCountry(let table, let fallback), .cardCountry(let table, let fallback):
+                let kind: Step.Kind = if case .merchantCountry = operation { .merchantCountry } else { .cardCountry }
+                return Step(kind: kind, table: dense(26 * 26, fallback) { t in for (code, v) in table { if let i = countryIndex(code) { t[i] = v } } })
+            }
+        }
+        self.tables = tables
     }
 
     private static func compile(_ d: FeatureDefinition) throws(ScoringError) -> Operation {
@@ -140,8 +187,35 @@ public struct FeaturePlan: Sendable {
 
     /// Writes the row for `event` (validated) into `row` (``featureNames``.count values).
     public func build(_ event: TransactionEvent, record: UnsafeRawBufferPointer, into row: UnsafeMutablePointer<Double>) {
-        for (index, operation) in operations.enumerated() {
-            row[index] = value(operation, event, record)
+        steps.withUnsafeBufferPointer { steps in
+            tables.withUnsafeBufferPointer { tables in
+                for index in 0..<steps.count {
+                    row[index] = value(steps[index], tables.baseAddress!, event, record)
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    private func value(_ step: Step, _ tables: UnsafePointer<Double>, _ e: TransactionEvent, _ record: UnsafeRawBufferPointer) -> Double {
+        switch step.kind {
+        case .field: return value(.field(step.field), e, record)
+        case .derive: return value(.derive(step.derivation), e, record)
+        case .merchantCategory:
+            guard let code = e.merchantCategoryCode, (0..<10_000).contains(code) else { return .nan }
+            return tables[step.table + code]
+        case .channel:
+            guard let channel = e.channel else { return .nan }
+            return tables[step.table + Int(channel.code)]
+        case .currency:
+            guard let range = e.currency, range.count == 3, !range.escaped,
+                  let index = EventValidator.currencyIndex(range.raw(in: record)) else { return .nan }
+            return tables[step.table + index]
+        case .merchantCountry, .cardCountry:
+            guard let code = TransactionEvent.packed(step.kind == .merchantCountry ? e.merchantCountry : e.cardCountry, record) else { return .nan }
+            let a = Int(code >> 8), b = Int(code & 0xFF)
+            guard (65...90).contains(a), (65...90).contains(b) else { return .nan }
+            return tables[step.table + (a - 65) * 26 + (b - 65)]
         }
     }
 

@@ -3,17 +3,23 @@
 public struct EventValidator: Sendable {
     public let configuration: ValidationConfiguration
     private let limits: EventLimits
-    /// Currency code (3 ASCII letters packed) -> USD rate (nil: accepted without a rate).
-    private let rates: [UInt32: Double?]
+    private let maxClockSkew: Double
+    private let maxEventAge: Double
+    /// USD rate by currency (index = (c0-'A')*676 + (c1-'A')*26 + (c2-'A')): NaN = not accepted,
+    /// -1 = accepted without a rate. A table, because a hash lookup per event costs more than the rest
+    /// of the currency check.
+    private let rates: [Double]
 
     public init(configuration: ValidationConfiguration) {
         self.configuration = configuration
         self.limits = configuration.limits
-        var rates: [UInt32: Double?] = [:]
+        maxClockSkew = configuration.maxClockSkew.seconds
+        maxEventAge = configuration.maxEventAge.seconds
+        var rates = [Double](repeating: .nan, count: 26 * 26 * 26)
         for (code, rate) in configuration.currencies {
-            let bytes = Array(code.utf8)
-            guard bytes.count == 3 else { continue }
-            rates[Self.pack3(bytes[0], bytes[1], bytes[2])] = rate
+            let b = Array(code.utf8)
+            guard let index = Self.currencyIndex(b[...]) else { continue }
+            rates[index] = rate ?? -1
         }
         self.rates = rates
     }
@@ -32,12 +38,19 @@ public struct EventValidator: Sendable {
     ///     in the stream; the `--as-of` time in backtests).
     /// - Returns: The event, or every problem found (structure first, then business rules).
     public func validate(_ record: UnsafeRawBufferPointer, now: Double) -> Result {
-        let (decoded, structural) = EventDecoder.decode(record, limits: limits)
-        guard var event = decoded else { return .invalid(structural, unknownFields: 0) }
-        var issues = structural
-        check(&event, record, now: now, issues: &issues)
+        var event = TransactionEvent()
+        let issues = validate(record, now: now, into: &event)
         if issues.isEmpty { return .valid(event) }
         return .invalid(issues, unknownFields: event.unknownFields)
+    }
+
+    /// Validates into `event` in place; returns the problems (empty when valid). The hot path of
+    /// the stream: no copies of the event struct.
+    public func validate(_ record: UnsafeRawBufferPointer, now: Double, into event: inout TransactionEvent) -> [ValidationIssue] {
+        var issues: [ValidationIssue] = []
+        guard EventDecoder.decode(record, limits: limits, into: &event, issues: &issues) else { return issues }
+        check(&event, record, now: now, issues: &issues)
+        return issues
     }
 
     // swiftlint:disable:next function_body_length cyclomatic_complexity
@@ -59,9 +72,9 @@ public struct EventValidator: Sendable {
             let parsed: Double? = time.escaped ? nil : RFC3339.parse(time.raw(in: record))
             if let parsed {
                 event.eventTime = parsed
-                if parsed > now + configuration.maxClockSkew.seconds {
+                if parsed > now + maxClockSkew {
                     add(.futureTimestamp, .eventTime, "is more than \(configuration.maxClockSkew) in the future")
-                } else if configuration.maxEventAge.seconds > 0 && parsed < now - configuration.maxEventAge.seconds {
+                } else if maxEventAge > 0 && parsed < now - maxEventAge {
                     add(.staleTimestamp, .eventTime, "is older than \(configuration.maxEventAge)")
                 }
             } else {
@@ -76,14 +89,18 @@ public struct EventValidator: Sendable {
                 add(.panNotAllowed, .cardID, "looks like a card number; send a token, never the PAN")
             }
         }
-        var rate: Double??
+        var rate: Double??  // nil: unknown; .some(nil): accepted without a rate
         if let currency = event.currency {
             let text = Self.unescaped(currency, record)
             if text.count != 3 || !text.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
                 add(.invalidFormat, .currency, "must be an ISO 4217 code of three upper-case letters")
             } else {
-                rate = rates[Self.pack3(text[0], text[1], text[2])]
-                if rate == nil { add(.unknownCurrency, .currency, "is not an accepted currency") }
+                let entry = rates[Self.currencyIndex(text)!]
+                if entry.isNaN {
+                    add(.unknownCurrency, .currency, "is not an accepted currency")
+                } else {
+                    rate = .some(entry < 0 ? nil : entry)
+                }
             }
         }
         if let amount = event.amount {
@@ -119,13 +136,13 @@ public struct EventValidator: Sendable {
             let text = Self.unescaped(range, record)
             if text.count != 2 || !text.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
                 add(.invalidFormat, field, "must be an ISO 3166-1 alpha-2 code of two upper-case letters")
-            } else if !ISOCountries.all.contains(UInt16(text[0]) << 8 | UInt16(text[1])) {
+            } else if !ISOCountries.contains(text[0], text[1]) {
                 add(.unknownCountry, field, "is not an ISO 3166-1 country code")
             }
         }
         if let channel = event.channelText {
-            let text = String(decoding: Self.unescaped(channel, record), as: UTF8.self)
-            if let value = Channel(rawValue: text) {
+            let text = Self.unescaped(channel, record)
+            if let value = Self.channels.first(where: { $0.0.elementsEqual(text) })?.1 {
                 event.channel = value
             } else {
                 add(.unknownChannel, .channel, "must be one of \(Channel.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -157,6 +174,19 @@ public struct EventValidator: Sendable {
         var startIndex: Int { 0 }
         var endIndex: Int { view?.count ?? copy.count }
         subscript(position: Int) -> UInt8 { view?[position] ?? copy[position] }
+    }
+
+    private static let channels: [([UInt8], Channel)] = Channel.allCases.map { (Array($0.rawValue.utf8), $0) }
+
+    /// The rate table index of three upper-case letters.
+    static func currencyIndex(_ b: some Collection<UInt8>) -> Int? {
+        guard b.count == 3 else { return nil }
+        var index = 0
+        for c in b {
+            guard c >= 65 && c <= 90 else { return nil }
+            index = index * 26 + Int(c - 65)
+        }
+        return index
     }
 
     static func isIDCharacter(_ b: UInt8) -> Bool {

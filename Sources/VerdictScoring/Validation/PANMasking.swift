@@ -17,6 +17,13 @@ public enum PANMasking {
 
     /// Whether a string (already unescaped) is a card number.
     public static func looksLikePAN(_ text: some Collection<UInt8>) -> Bool {
+        // Cheap refusal first (no allocation): any byte other than a digit, space or dash.
+        var count = 0
+        for b in text {
+            if b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") { count += 1 }
+            else if b != UInt8(ascii: " ") && b != UInt8(ascii: "-") { return false }
+        }
+        guard (13...19).contains(count) else { return false }
         let digits = text.filter { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "-") }
         guard (13...19).contains(digits.count), digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return false }
         return luhnValid(digits)
