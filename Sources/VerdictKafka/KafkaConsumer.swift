@@ -376,7 +376,10 @@ public final class KafkaConsumer: Sendable {
             thread?.join()
             let rk = handle.pointer
             var clean = true
-            if let queue = rd_kafka_queue_new(rk) {
+            // Close through the consumer queue and serve it with consumer_poll, which runs the
+            // rebalance callback (the handler sees the final revoke) and hands out any remaining
+            // records, which are dropped unprocessed (their offsets were never stored).
+            if let queue = rd_kafka_queue_get_consumer(rk) {
                 if let error = rd_kafka_consumer_close_queue(rk, queue) {
                     logger.warning("kafka consumer close failed", metadata: ["error": "\(KafkaError(consuming: error))"])
                     clean = false
@@ -384,7 +387,9 @@ public final class KafkaConsumer: Sendable {
                 while rd_kafka_consumer_closed(rk) == 0 {
                     let now = Self.uptimeNanoseconds()
                     guard now < deadline else { clean = false; break }
-                    _ = rd_kafka_queue_poll_callback(queue, Int32(min(100, (deadline - now) / 1_000_000 + 1)))
+                    if let message = rd_kafka_consumer_poll(rk, Int32(min(100, (deadline - now) / 1_000_000 + 1))) {
+                        rd_kafka_message_destroy(message)
+                    }
                 }
                 rd_kafka_queue_destroy(queue)
             }

@@ -116,3 +116,8 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
         )
     }
 }
+
+/// The librdkafka version in use.
+public enum KafkaVersion {
+    public static var librdkafka: String { RDKafkaVersion.string }
+}

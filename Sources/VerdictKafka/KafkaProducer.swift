@@ -299,6 +299,40 @@ public final class KafkaProducer: Sendable {
         try await transactionCall("aborting the transaction") { rk in rd_kafka_abort_transaction(rk, timeout.timeoutMilliseconds) }
     }
 
+    // Blocking forms for the poll thread, which runs a transaction per batch.
+
+    /// Blocking ``initTransactions(timeout:)``; never call it from Swift's cooperative pool.
+    public func initTransactionsBlocking(timeout: Duration) throws(KafkaError) {
+        if let error = rd_kafka_init_transactions(handle.pointer, timeout.timeoutMilliseconds) {
+            throw KafkaError(consuming: error, context: "initializing transactions")
+        }
+    }
+
+    /// Blocking ``sendOffsetsToTransaction(_:consumer:timeout:)``.
+    public func sendOffsetsToTransactionBlocking(_ offsets: [KafkaTopicPartitionOffset], consumer: KafkaConsumer, timeout: Duration) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let metadata = consumer.groupMetadata()
+        defer { rd_kafka_consumer_group_metadata_destroy(metadata) }
+        let list = RDKafkaTopicPartitionList(offsets)
+        if let error = rd_kafka_send_offsets_to_transaction(handle.pointer, list.pointer, metadata, timeout.timeoutMilliseconds) {
+            throw KafkaError(consuming: error, context: "sending offsets to the transaction")
+        }
+    }
+
+    /// Blocking ``commitTransaction(timeout:)``.
+    public func commitTransactionBlocking(timeout: Duration) throws(KafkaError) {
+        if let error = rd_kafka_commit_transaction(handle.pointer, timeout.timeoutMilliseconds) {
+            throw KafkaError(consuming: error, context: "committing the transaction")
+        }
+    }
+
+    /// Blocking ``abortTransaction(timeout:)``.
+    public func abortTransactionBlocking(timeout: Duration) throws(KafkaError) {
+        if let error = rd_kafka_abort_transaction(handle.pointer, timeout.timeoutMilliseconds) {
+            throw KafkaError(consuming: error, context: "aborting the transaction")
+        }
+    }
+
     private func transactionCall(_ what: String, _ body: @escaping @Sendable (OpaquePointer) -> OpaquePointer?) async throws(KafkaError) {
         let handle = self.handle
         let result: KafkaError? = await DedicatedThread.run(name: "verdict-txn") {

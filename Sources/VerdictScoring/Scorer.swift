@@ -1,6 +1,11 @@
 import Foundation
 public import VerdictForest
 
+/// Sees the rows the champion scored (drift monitoring). Called on scoring threads; keep it cheap.
+public protocol ScoringObserver: Sendable {
+    func scored(row: ArraySlice<Double>, score: Double)
+}
+
 /// One record to score.
 public struct ScoringInput: Sendable {
     /// The record's value; nil for a tombstone.
@@ -42,6 +47,7 @@ public final class Scorer: Sendable {
     private let reasonsFor: Set<Verdict>
     private let topK: Int
     private let eventAgeSLA: Double?
+    private let observer: (any ScoringObserver)?
 
     /// Events per parallel task: small enough to spread a batch over the pool, large enough for the
     /// batch evaluator's interleaving.
@@ -59,7 +65,8 @@ public final class Scorer: Sendable {
     ///   - eventAgeSLA: Decide events older than the rules' `degraded.event_age_sla` without the
     ///     model (the stream); false for backtests of historical events.
     public init(validation: ValidationConfiguration, rules: RuleConfiguration, model: ScoringModel?, shadow: ScoringModel? = nil,
-                pool: ForestWorkerPool?, eventAgeSLA: Bool = true) throws(ScoringError) {
+                pool: ForestWorkerPool?, eventAgeSLA: Bool = true, observer: (any ScoringObserver)? = nil) throws(ScoringError) {
+        self.observer = observer
         validator = EventValidator(configuration: validation)
         let cardThresholds = model?.card?.thresholds.map { RuleConfiguration.Thresholds(reviewAt: $0.reviewAt, declineAt: $0.declineAt) }
         self.rules = try RuleEngine(configuration: rules, thresholds: cardThresholds)
@@ -131,6 +138,7 @@ public final class Scorer: Sendable {
         // 2. Features and scores for the events the model decides.
         let scored = valid.filter { !$0.degraded }
         let scores = model.map { scoreRows(scored, inputs, $0) } ?? []
+        if let observer { for entry in scores { observer.scored(row: entry.row, score: entry.score) } }
         let shadowScores = shadow.map { scoreRows(scored, inputs, $0) } ?? []
         // 3. Policy, reasons, decision records.
         var next = 0
@@ -157,7 +165,8 @@ public final class Scorer: Sendable {
                     transactionID: item.event.transactionID.map { $0.string(in: bytes) } ?? "",
                     decision: outcome.decision, riskScore: score, riskLevel: outcome.riskLevel, reasons: reasons,
                     ruleHits: outcome.ruleHits, degraded: outcome.degraded, shadow: shadowOpinion,
-                    modelVersion: model?.version, eventAge: item.event.eventTime.map { decidedAt - $0 }
+                    modelVersion: model?.version, eventAge: item.event.eventTime.map { decidedAt - $0 },
+                    unknownFields: item.event.unknownFields
                 )
                 let json = DecisionWriter.write(
                     event: item.event, record: bytes, outcome: outcome, score: score, reasons: reasons, shadow: shadowOpinion,

@@ -34,6 +34,9 @@ struct MockClusterProduceTests {
             messageTimeout: messageTimeout
         )
         configuration.client.properties["retry.backoff.ms"] = "50"
+        // Reconnect promptly when a broker comes back; the default backoff grows to 10 s, which on a
+        // busy 2-core runner can push records queued for that broker past message.timeout.ms.
+        configuration.client.properties["reconnect.backoff.max.ms"] = "500"
         return try KafkaProducer(configuration: configuration, logger: Self.logger, deliveryReports: reports.record)
     }
 
@@ -89,7 +92,7 @@ struct MockClusterProduceTests {
         let topic = "faults-down-up"
         try cluster.createTopic(topic, partitions: 6, replicationFactor: 3)
         let reports = Reports()
-        let producer = try producer(cluster, reports: reports)
+        let producer = try producer(cluster, reports: reports, messageTimeout: .seconds(90))
         let total = 20_000
         try send(producer, topic: topic, ids: 0..<(total / 2))
         cluster.setBrokerDown(1)
@@ -97,7 +100,7 @@ struct MockClusterProduceTests {
         try send(producer, topic: topic, ids: (total / 2)..<total)
         try await Task.sleep(for: .seconds(2))
         cluster.setBrokerUp(1)
-        let left = await producer.flush(timeout: .seconds(60))
+        let left = await producer.flush(timeout: .seconds(100))
         #expect(left == 0)
         await producer.close(timeout: .seconds(5))
 

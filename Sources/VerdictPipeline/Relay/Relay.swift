@@ -54,6 +54,8 @@ public final class Relay: KafkaConsumerHandler, Sendable {
         func relay(rebalance event: KafkaRebalanceEvent)
         func relay(consumerError error: KafkaError)
         func relay(statistics: KafkaStatistics)
+        /// The poll loop went round (at least every poll timeout): the liveness heartbeat.
+        func relayDidPoll()
     }
 
     public let configuration: Configuration
@@ -66,6 +68,9 @@ public final class Relay: KafkaConsumerHandler, Sendable {
     private let consumerBox = Mutex<WeakConsumer>(WeakConsumer())
     private let retryQueue = Mutex<[UInt64]>([])
     private let paused = Atomic<Bool>(false)
+    /// Cleared on shutdown: batches that arrive afterwards are left unprocessed (and unstored), so
+    /// the next owner reads them again.
+    private let accepting = Atomic<Bool>(true)
     private let repauseNeeded = Atomic<Bool>(false)
 
     private struct State {
@@ -102,9 +107,15 @@ public final class Relay: KafkaConsumerHandler, Sendable {
 
     // MARK: Consumer side (poll thread)
 
+    /// Stops taking new batches (shutdown). Work already in flight still completes.
+    public func stopAccepting() {
+        accepting.store(false, ordering: .relaxed)
+    }
+
     public func consumer(_ consumer: KafkaConsumer, didReceive messages: [KafkaMessage]) {
         consumerBox.withLock { if $0.consumer == nil { $0.consumer = consumer } }
         storeCompletedOffsets(consumer)
+        guard accepting.load(ordering: .relaxed) else { return }
         guard let producer = producerBox.withLock({ $0 }) else {
             logger.critical("relay has no producer attached; records are not processed")
             return
@@ -132,6 +143,7 @@ public final class Relay: KafkaConsumerHandler, Sendable {
     }
 
     public func consumerDidPoll(_ consumer: KafkaConsumer) {
+        observer?.relayDidPoll()
         consumerBox.withLock { if $0.consumer == nil { $0.consumer = consumer } }
         storeCompletedOffsets(consumer)
         resendFailed()
@@ -186,7 +198,7 @@ public final class Relay: KafkaConsumerHandler, Sendable {
         observer?.relay(statistics: statistics)
     }
 
-    /// Stores every offset that completed since the last call. Safe from the poll thread only.
+    /// Stores every offset that completed since the last call.
     public func storeCompletedOffsets(_ consumer: KafkaConsumer) {
         let offsets = state.withLock { $0.tracker.takeOffsetsToStore() }
         guard !offsets.isEmpty else { return }

@@ -43,4 +43,6 @@ public struct DecisionSummary: Sendable, Hashable {
     public var modelVersion: String?
     /// Age of the event (decided_at - event_time) in seconds.
     public var eventAge: Double?
+    /// Members the contract does not define (ignored).
+    public var unknownFields: Int = 0
 }

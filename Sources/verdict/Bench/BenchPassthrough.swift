@@ -86,5 +86,6 @@ struct BenchPassthrough: AsyncParsableCommand {
         func relay(rebalance event: KafkaRebalanceEvent) {}
         func relay(consumerError error: KafkaError) {}
         func relay(statistics: KafkaStatistics) {}
+        func relayDidPoll() {}
     }
 }

@@ -1,0 +1,73 @@
+import Foundation
+public import VerdictKafka
+import VerdictScoring
+
+extension VerdictConfiguration {
+    /// The client settings every Kafka client of the service shares.
+    ///
+    /// - Throws: ``ConfigurationError`` for an unusable security block.
+    public func kafkaClient() throws(ConfigurationError) -> KafkaClientConfiguration {
+        var security = KafkaSecurity()
+        guard let transport = KafkaSecurity.TransportProtocol(rawValue: kafka.security.protocol) else {
+            throw ConfigurationError("kafka.security.protocol '\(kafka.security.protocol)' is not plaintext, ssl, sasl_plaintext or sasl_ssl")
+        }
+        security.transport = transport
+        if let sasl = kafka.security.sasl {
+            let password: KafkaSecret
+            if let file = sasl.passwordFile { password = .file(resolve(file)) }
+            else if let env = sasl.passwordEnv { password = .environment(env) }
+            else { throw ConfigurationError("kafka.security.sasl needs password_file or password_env (the password itself never goes in this file)") }
+            security.sasl = .init(mechanism: sasl.mechanism, username: sasl.username, password: password)
+        }
+        if let tls = kafka.security.tls {
+            let keyPassword: KafkaSecret? = tls.keyPasswordFile.map { .file(resolve($0)) } ?? tls.keyPasswordEnv.map { .environment($0) }
+            security.tls = .init(caLocation: tls.caFile.map(resolve), certificateLocation: tls.certFile.map(resolve),
+                                 keyLocation: tls.keyFile.map(resolve), keyPassword: keyPassword, verifyHostname: tls.verifyHostname ?? true)
+        }
+        let interval = kafka.statisticsInterval.seconds
+        return KafkaClientConfiguration(
+            bootstrapServers: kafka.bootstrapServers, clientID: kafka.clientID, security: security,
+            statisticsInterval: interval > 0 ? .milliseconds(Int64(interval * 1000)) : nil
+        )
+    }
+
+    public var exactlyOnce: Bool { pipeline.guarantee == "exactly_once" }
+
+    public func consumerConfiguration() throws(ConfigurationError) -> KafkaConsumerConfiguration {
+        var client = try kafkaClient()
+        client.properties = kafka.consumer.properties
+        guard let reset = KafkaConsumerConfiguration.OffsetReset(rawValue: kafka.consumer.offsetReset) else {
+            throw ConfigurationError("kafka.consumer.offset_reset '\(kafka.consumer.offsetReset)' is not earliest, latest or error")
+        }
+        return KafkaConsumerConfiguration(
+            client: client,
+            groupID: kafka.consumer.groupID,
+            offsetReset: reset,
+            sessionTimeout: kafka.consumer.sessionTimeout.duration,
+            // Exactly-once commits offsets in the transactions; at-least-once stores them after
+            // delivery and commits every second, on revoke and on shutdown.
+            autoCommitInterval: exactlyOnce ? nil : .seconds(1),
+            readCommitted: true,
+            maxBatchSize: pipeline.maxBatch,
+            pollTimeout: .milliseconds(100)
+        )
+    }
+
+    public func producerConfiguration() throws(ConfigurationError) -> KafkaProducerConfiguration {
+        var client = try kafkaClient()
+        client.properties = kafka.producer.properties
+        guard let compression = KafkaProducerConfiguration.Compression(rawValue: kafka.producer.compression) else {
+            throw ConfigurationError("kafka.producer.compression '\(kafka.producer.compression)' is not none, gzip, snappy, lz4 or zstd")
+        }
+        let host = ProcessInfo.processInfo.hostName
+        return KafkaProducerConfiguration(
+            client: client,
+            idempotence: true,
+            linger: kafka.producer.linger.duration,
+            messageTimeout: kafka.producer.messageTimeout.duration,
+            maxQueuedMessages: kafka.producer.maxQueuedMessages,
+            compression: compression,
+            transactionalID: exactlyOnce ? (pipeline.transactionalID ?? "verdict-\(host)") : nil
+        )
+    }
+}

@@ -1,0 +1,20 @@
+/// Metadata keys of Verdict's structured logs, in one place so dashboards can rely on them.
+public enum LogKey {
+    public static let error = "error"
+    public static let reason = "reason"
+    public static let modelVersion = "model.version"
+    public static let modelSHA256 = "model.sha256"
+    public static let modelPath = "model.path"
+    public static let previousVersion = "model.previous_version"
+    public static let topics = "kafka.topics"
+    public static let partitions = "kafka.partitions"
+    public static let group = "kafka.group"
+    public static let brokers = "kafka.brokers"
+    public static let guarantee = "pipeline.guarantee"
+    public static let inFlight = "pipeline.in_flight"
+    public static let consumed = "pipeline.consumed"
+    public static let delivered = "pipeline.delivered"
+    public static let duration = "duration_seconds"
+    public static let port = "sidecar.port"
+    public static let signal = "signal"
+}

@@ -1,0 +1,67 @@
+import Foundation
+public import Logging
+public import ServiceLifecycle
+import VerdictScoring
+
+/// Reloads the model when its files change: an atomic rename, an edited ACTIVE file, or a
+/// Kubernetes ConfigMap update (which swaps the `..data` symlink, so the resolved path changes).
+/// Changes are checked once a second and must be stable for one check before a reload, so a
+/// half-copied file is never loaded; a version that was refused is not retried until it changes again.
+public final class ModelWatchService: Service, Sendable {
+    private let models: ModelManager
+    private let interval: Duration
+    private let logger: Logger
+
+    public init(models: ModelManager, interval: Duration = .seconds(1), logger: Logger) {
+        self.models = models
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown { try await self.watch() }
+    }
+
+    private func watch() async throws {
+        var current = fingerprint()
+        var candidate: String?
+        var refused: String?
+        while !Task.isCancelled {
+            try await Task.sleep(for: interval)
+            let now = fingerprint()
+            guard now != current, now != refused else { candidate = nil; continue }
+            // Wait for one more interval with the same fingerprint: the copy is complete.
+            guard candidate == now else { candidate = now; continue }
+            candidate = nil
+            do {
+                try models.reload(reason: "model files changed")
+                current = now
+                refused = nil
+            } catch {
+                refused = now
+            }
+        }
+    }
+
+    /// Identifies what would be loaded: resolved paths, sizes, modification times and inodes of
+    /// the model file, its card and the ACTIVE file.
+    func fingerprint() -> String {
+        let repository = models.repository
+        var parts: [String] = []
+        var files = [repository.path + "/ACTIVE"]
+        if let resolved = try? repository.resolve() {
+            files.append(resolved.file)
+            files.append((resolved.file as NSString).deletingLastPathComponent + "/card.json")
+        }
+        for file in files {
+            let real = (try? FileManager.default.destinationOfSymbolicLink(atPath: file)).map { _ in URL(fileURLWithPath: file).resolvingSymlinksInPath().path } ?? URL(fileURLWithPath: file).resolvingSymlinksInPath().path
+            var info = stat()
+            if stat(real, &info) == 0 {
+                parts.append("\(real):\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)")
+            } else {
+                parts.append("\(real):missing")
+            }
+        }
+        return parts.joined(separator: "|")
+    }
+}

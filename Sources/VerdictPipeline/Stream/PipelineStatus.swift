@@ -1,0 +1,77 @@
+import CoreMetrics
+import Synchronization
+import VerdictKafka
+
+/// What the sidecar reports: liveness of the poll loop, group membership, fatal errors.
+public final class PipelineStatus: Sendable {
+    private let lastPoll = Atomic<Int64>(0)
+    private let joined = Atomic<Bool>(false)
+    private let assigned = Atomic<Int>(0)
+    private let fatal = Mutex<String?>(nil)
+    private let started = ContinuousClock.now
+
+    public init() {}
+
+    private var nowNanoseconds: Int64 {
+        let (s, atto) = started.duration(to: .now).components
+        return s * 1_000_000_000 + atto / 1_000_000_000
+    }
+
+    func polled() { lastPoll.store(nowNanoseconds, ordering: .relaxed) }
+    func joinedGroup() { joined.store(true, ordering: .relaxed) }
+    func assignment(_ count: Int) { assigned.store(count, ordering: .relaxed) }
+    func failed(_ message: String) { fatal.withLock { $0 = message } }
+
+    /// Seconds since the poll loop last went round (nil before the first poll).
+    public var secondsSinceLastPoll: Double? {
+        let last = lastPoll.load(ordering: .relaxed)
+        guard last > 0 else { return nil }
+        return Double(nowNanoseconds - last) / 1e9
+    }
+
+    public var hasJoinedGroup: Bool { joined.load(ordering: .relaxed) }
+    public var assignedPartitions: Int { assigned.load(ordering: .relaxed) }
+    public var fatalError: String? { fatal.withLock { $0 } }
+
+    /// Alive: the poll loop went round in the last `staleAfter` seconds and nothing fatal happened.
+    public func isAlive(staleAfter: Double = 15) -> Bool {
+        guard fatalError == nil, let since = secondsSinceLastPoll else { return false }
+        return since < staleAfter
+    }
+}
+
+/// Turns relay events into metrics and status.
+final class PipelineObserver: Relay.Observer {
+    let metrics: PipelineMetrics?
+    let status: PipelineStatus
+
+    init(metrics: PipelineMetrics?, status: PipelineStatus) {
+        self.metrics = metrics
+        self.status = status
+    }
+
+    func relay(processed count: Int, seconds: Double) { status.polled() }
+    func relay(delivered count: Int) {}
+    func relay(deliveryFailed error: KafkaError, permanently: Bool) { metrics?.deliveryFailures[permanently]!.increment() }
+    func relay(inFlight: Int, paused: Bool) {
+        metrics?.inFlight.record(inFlight)
+        metrics?.paused.record(paused ? 1 : 0)
+    }
+    func relay(rebalance event: KafkaRebalanceEvent) {
+        metrics?.rebalances.increment()
+        if case .assigned = event { status.joinedGroup() }
+    }
+    func relay(consumerError error: KafkaError) {
+        metrics?.consumerErrors.increment()
+        if error.isFatal { status.failed(error.description) }
+    }
+    func relay(statistics: KafkaStatistics) {
+        metrics?.consumerLag(statistics)
+        if statistics.groupState == "up" { status.joinedGroup() }
+        if let size = statistics.assignmentSize {
+            status.assignment(size)
+            metrics?.assignedPartitions.record(size)
+        }
+    }
+    func relayDidPoll() { status.polled() }
+}

@@ -1,0 +1,190 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+import VerdictForest
+import VerdictHTTP
+import VerdictKafka
+import VerdictONNX
+import VerdictPipeline
+import VerdictScoring
+
+/// `verdict serve`: the stream service, its model watcher, drift monitor and sidecar, in one
+/// ServiceGroup.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the scoring service: consume events, publish decisions and dead letters, serve the sidecar."
+    )
+
+    @Option(help: "Service configuration.") var config: String = "config/verdict.yaml"
+    @Option(help: "Bootstrap servers, overriding kafka.bootstrap_servers (host:port,...).") var brokers: String?
+    @Option(name: .customLong("sidecar-port"), help: "Sidecar port, overriding sidecar.port (0 = any free port).") var sidecarPort: Int?
+    @Option(name: .customLong("port-file"), help: "Write the sidecar's bound port to this file (for scripts and tests).") var portFile: String?
+
+    func run() async throws {
+        var configuration = try VerdictConfiguration.load(path: config)
+        if let brokers { configuration.kafka.bootstrapServers = brokers.split(separator: ",").map(String.init) }
+        if let sidecarPort { configuration.sidecar.port = sidecarPort }
+        let level = Logger.Level(rawValue: configuration.logging.level) ?? .info
+        let json = configuration.logging.format == "json"
+        LoggingSystem.bootstrap { label in
+            if json { return JSONLogHandler(label: label, level: level) }
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "verdict")
+        let scoring = try ScoringConfiguration.load(
+            features: configuration.resolve(configuration.scoring.features),
+            rules: configuration.resolve(configuration.scoring.rules),
+            validation: configuration.scoring.validation
+        )
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.valueHistogramBuckets = PipelineMetrics.histogramBuckets
+        let metrics = PipelineMetrics(factory: factory, inputTopics: configuration.topics.input, build: Build.labels)
+        let pool = ForestWorkerPool(threads: configuration.pipeline.workerThreads > 0 ? configuration.pipeline.workerThreads : nil)
+        // The monitor observes the scorer the manager builds, and reads the manager's model card
+        // when it publishes: it is created first and given the manager on each publication.
+        let drift = DriftMonitor(models: nil, metrics: metrics)
+        let models = try ModelManager(configuration: configuration, scoring: scoring, pool: pool, metrics: metrics, logger: logger,
+                                      observer: drift, loader: { path throws(ForestError) in try ModelLoader.loadAnyFormat(path: path) })
+        let status = PipelineStatus()
+        let processor = ScoringProcessor(models: models, decisionsTopic: configuration.topics.decisions, deadLetterTopic: configuration.topics.deadLetters, metrics: metrics)
+        let stream = StreamService(configuration: configuration, processor: processor, metrics: metrics, status: status, logger: logger)
+        let adminToken = try Self.adminToken(configuration)
+        let sidecar = Sidecar.application(
+            host: configuration.sidecar.host, port: configuration.sidecar.port, adminToken: adminToken,
+            backend: SidecarAdapter(models: models, status: status, registry: registry), logger: logger,
+            onRunning: { [portFile] port in
+                logger.info("sidecar listening", metadata: [LogKey.port: "\(port)"])
+                if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+            }
+        )
+        let watch = ModelWatchService(models: models, logger: logger)
+        // Graceful shutdown runs in reverse order: the stream stops first (draining while the
+        // sidecar still answers), the sidecar last.
+        var services: [any Service] = [sidecar, DriftMonitorService(monitor: drift, models: models)]
+        if configuration.model.watch { services.append(watch) }
+        services.append(stream)
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup) },
+            gracefulShutdownSignals: [],
+            cancellationSignals: [],
+            logger: logger
+        ))
+        let signals = SignalHandling(group: group, stream: stream, models: models, shutdownTimeout: configuration.pipeline.shutdownTimeout.seconds, logger: logger)
+        signals.install()
+        do {
+            try await group.run()
+        } catch {
+            logger.error("verdict stopped with an error", metadata: [LogKey.error: "\(error)"])
+            pool.shutdown()
+            throw ExitCode(1)
+        }
+        pool.shutdown()
+        if signals.forced { throw ExitCode(2) }
+    }
+
+    /// The admin bearer token from the configured file or environment variable.
+    static func adminToken(_ configuration: VerdictConfiguration) throws -> String? {
+        if let file = configuration.sidecar.adminTokenFile {
+            guard let text = try? String(contentsOfFile: configuration.resolve(file), encoding: .utf8) else {
+                throw ValidationError("cannot read sidecar.admin_token_file \(configuration.resolve(file))")
+            }
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        if let variable = configuration.sidecar.adminTokenEnv, let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty {
+            return value
+        }
+        return nil
+    }
+}
+
+/// The drift monitor with the model manager wired in after both exist (the manager's scorer feeds
+/// the monitor, the monitor reads the manager's card).
+struct DriftMonitorService: Service {
+    let monitor: DriftMonitor
+    let models: ModelManager
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(30))
+                monitor.publish(models: models)
+            }
+        }
+    }
+}
+
+/// SIGTERM/SIGINT: graceful shutdown; a second one: commit what is safe and exit 2. SIGHUP:
+/// reload the model. A watchdog ends the process if shutdown overruns its deadline.
+final class SignalHandling: @unchecked Sendable {
+    // Signal sources must be retained for as long as they should fire.
+    private var sources: [any DispatchSourceSignal] = []
+    private let group: ServiceGroup
+    private let stream: StreamService
+    private let models: ModelManager
+    private let shutdownTimeout: Double
+    private let logger: Logger
+    private let signalsSeen = Atomic<Int>(0)
+    private let forcedFlag = Atomic<Bool>(false)
+
+    init(group: ServiceGroup, stream: StreamService, models: ModelManager, shutdownTimeout: Double, logger: Logger) {
+        self.group = group
+        self.stream = stream
+        self.models = models
+        self.shutdownTimeout = shutdownTimeout
+        self.logger = logger
+    }
+
+    var forced: Bool { forcedFlag.load(ordering: .relaxed) }
+
+    func install() {
+        for signal in [SIGTERM, SIGINT, SIGHUP] {
+            Foundation.signal(signal, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
+            source.setEventHandler { [self] in handle(signal) }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    private func handle(_ signal: Int32) {
+        if signal == SIGHUP {
+            logger.info("SIGHUP: reloading the model", metadata: [LogKey.signal: "SIGHUP"])
+            try? models.reload(reason: "SIGHUP")
+            return
+        }
+        let count = signalsSeen.add(1, ordering: .relaxed).newValue
+        if count == 1 {
+            logger.info("shutting down gracefully", metadata: [LogKey.signal: "\(signal == SIGTERM ? "SIGTERM" : "SIGINT")"])
+            Task { await group.triggerGracefulShutdown() }
+            // Never hang: past the deadline (and a margin for closing), stop the process.
+            let limit = shutdownTimeout + 5
+            DispatchQueue.global().asyncAfter(deadline: .now() + limit) { [self] in
+                logger.error("shutdown overran its deadline; exiting", metadata: [LogKey.duration: "\(limit)"])
+                stream.emergencyStop()
+                exit(3)
+            }
+        } else {
+            forcedFlag.store(true, ordering: .relaxed)
+            logger.warning("second signal: stopping now")
+            stream.emergencyStop()
+            exit(2)
+        }
+    }
+}
+
+/// Version strings for `verdict_build_info`.
+enum Build {
+    static let version = "0.1.0"
+    static var labels: [(String, String)] {
+        [("version", version), ("librdkafka", KafkaVersion.librdkafka), ("swift", "6")]
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import Prometheus
+import VerdictHTTP
+import VerdictPipeline
+import VerdictScoring
+
+/// Connects the sidecar to the running pipeline.
+struct SidecarAdapter: SidecarBackend {
+    let models: ModelManager
+    let status: PipelineStatus
+    let registry: PrometheusCollectorRegistry
+
+    func health() -> (ok: Bool, details: [(String, String)]) {
+        var details: [(String, String)] = []
+        if let since = status.secondsSinceLastPoll { details.append(("seconds_since_poll", String(format: "%.3f", since))) }
+        if let fatal = status.fatalError { details.append(("fatal_error", fatal)) }
+        return (status.isAlive(), details)
+    }
+
+    func readiness() -> (ok: Bool, details: [(String, String)]) {
+        let model = models.hasModel
+        let joined = status.hasJoinedGroup
+        var details = [("model_loaded", String(model)), ("joined_group", String(joined)), ("assigned_partitions", String(status.assignedPartitions))]
+        if let error = models.lastError { details.append(("model_error", error)) }
+        return (model && joined && status.fatalError == nil, details)
+    }
+
+    func metrics() -> [UInt8] { registry.emitToBuffer() }
+
+    func modelJSON() -> [UInt8]? {
+        guard let s = models.status else { return nil }
+        var object: [String: Any] = [
+            "name": s.name, "version": s.version, "sha256": s.sha256, "features": s.features,
+            "loaded_at": Timestamps.rfc3339(s.loadedAt), "file": s.source,
+        ]
+        object["shadow"] = s.shadow.map { ["name": $0.name, "version": $0.version, "sha256": $0.sha256] } ?? NSNull()
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { [UInt8]($0) }
+    }
+
+    func modelsJSON() -> [UInt8] {
+        let repository = models.repository
+        let active = repository.activeVersion()
+        let loaded = models.status?.version
+        let versions: [[String: Any]] = repository.versions().map { version in
+            var entry: [String: Any] = ["version": version.version, "active": version.version == active, "loaded": version.version == loaded,
+                                        "file": (version.modelFile as NSString).lastPathComponent]
+            if let card = version.card {
+                entry["created_at"] = card.createdAt ?? NSNull()
+                entry["sha256"] = card.sha256
+                entry["metrics"] = card.metrics ?? [:]
+            }
+            return entry
+        }
+        let object: [String: Any] = ["path": repository.path, "versioned": repository.isVersioned, "active": active ?? NSNull(),
+                                     "loaded": loaded ?? NSNull(), "versions": versions]
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { [UInt8]($0) } ?? []
+    }
+
+    func reload() async -> Result<String, SidecarFailure> {
+        do {
+            return .success(try models.reload(reason: "POST /admin/reload"))
+        } catch {
+            return .failure(SidecarFailure(statusCode: 422, message: "model refused; the previous model keeps serving: \(error.message)"))
+        }
+    }
+
+    func activate(version: String) async -> Result<String, SidecarFailure> {
+        guard models.repository.isVersioned else {
+            return .failure(SidecarFailure(statusCode: 409, message: "model.path is not a directory of versions"))
+        }
+        guard models.repository.versions().contains(where: { $0.version == version }) else {
+            return .failure(SidecarFailure(statusCode: 404, message: "no version '\(version)'"))
+        }
+        do {
+            try models.activate(version)
+            return .success(version)
+        } catch {
+            return .failure(SidecarFailure(statusCode: 422, message: "version \(version) refused; the previous model keeps serving: \(error.message)"))
+        }
+    }
+}
