@@ -91,9 +91,10 @@ let package = Package(
             dependencies: ["VerdictScoring", "VerdictForest", "VerdictONNX", "VerdictSynthetic"],
             exclude: ["Fixtures"]
         ),
+        .testTarget(name: "VerdictPipelineTests", dependencies: ["VerdictPipeline", "VerdictKafka", "VerdictScoring"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["VerdictKafka", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["VerdictKafka", "VerdictPipeline", .product(name: "Logging", package: "swift-log")]
         ),
     ]
 )

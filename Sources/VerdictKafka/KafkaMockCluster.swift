@@ -127,6 +127,11 @@ public final class KafkaMockCluster: @unchecked Sendable {
     }
 
     /// Sets the initial rebalance delay of new groups (the mock default is 3 s).
+    /// Delays every response from broker `id` by `rtt`: a slow or throttled broker.
+    public func setRoundTripTime(broker id: Int, _ rtt: Duration) {
+        _ = rd_kafka_mock_broker_set_rtt(cluster, Int32(id), Int32(rtt.milliseconds))
+    }
+
     public func setGroupInitialRebalanceDelay(_ delay: Duration) {
         rd_kafka_mock_group_initial_rebalance_delay_ms(cluster, Int32(delay.milliseconds))
     }

@@ -33,8 +33,30 @@ extension VerdictConfiguration {
 
     public var exactlyOnce: Bool { pipeline.guarantee == "exactly_once" }
 
+    /// Pass-through properties that would break the delivery guarantee or bypass a key of ours.
+    static let guardedConsumerProperties: [String: String] = [
+        "enable.auto.offset.store": "offsets are stored only after a decision is acknowledged; this must stay false",
+        "enable.auto.commit": "set pipeline.commit_interval (exactly-once commits in transactions)",
+        "group.id": "set kafka.consumer.group_id",
+        "isolation.level": "the service reads read_committed so aborted upstream transactions are never scored",
+        "bootstrap.servers": "set kafka.bootstrap_servers",
+    ]
+    static let guardedProducerProperties: [String: String] = [
+        "enable.idempotence": "idempotence prevents duplicates on retries; it must stay on",
+        "acks": "decisions are acknowledged by all in-sync replicas (acks=all, required by idempotence)",
+        "transactional.id": "set pipeline.transactional_id with pipeline.guarantee: exactly_once",
+        "bootstrap.servers": "set kafka.bootstrap_servers",
+    ]
+
+    static func checkPassThrough(_ properties: [String: String], guarded: [String: String], key: String) throws(ConfigurationError) {
+        for name in properties.keys.sorted() {
+            if let why = guarded[name] { throw ConfigurationError("\(key) may not set \(name): \(why)") }
+        }
+    }
+
     public func consumerConfiguration() throws(ConfigurationError) -> KafkaConsumerConfiguration {
         var client = try kafkaClient()
+        try Self.checkPassThrough(kafka.consumer.properties, guarded: Self.guardedConsumerProperties, key: "kafka.consumer.properties")
         client.properties = kafka.consumer.properties
         guard let reset = KafkaConsumerConfiguration.OffsetReset(rawValue: kafka.consumer.offsetReset) else {
             throw ConfigurationError("kafka.consumer.offset_reset '\(kafka.consumer.offsetReset)' is not earliest, latest or error")
@@ -45,8 +67,8 @@ extension VerdictConfiguration {
             offsetReset: reset,
             sessionTimeout: kafka.consumer.sessionTimeout.duration,
             // Exactly-once commits offsets in the transactions; at-least-once stores them after
-            // delivery and commits every second, on revoke and on shutdown.
-            autoCommitInterval: exactlyOnce ? nil : .seconds(1),
+            // delivery and commits them every commit_interval, on revoke and on shutdown.
+            autoCommitInterval: exactlyOnce ? nil : pipeline.commitInterval.duration,
             readCommitted: true,
             maxBatchSize: pipeline.maxBatch,
             pollTimeout: .milliseconds(100)
@@ -55,6 +77,7 @@ extension VerdictConfiguration {
 
     public func producerConfiguration() throws(ConfigurationError) -> KafkaProducerConfiguration {
         var client = try kafkaClient()
+        try Self.checkPassThrough(kafka.producer.properties, guarded: Self.guardedProducerProperties, key: "kafka.producer.properties")
         client.properties = kafka.producer.properties
         guard let compression = KafkaProducerConfiguration.Compression(rawValue: kafka.producer.compression) else {
             throw ConfigurationError("kafka.producer.compression '\(kafka.producer.compression)' is not none, gzip, snappy, lz4 or zstd")

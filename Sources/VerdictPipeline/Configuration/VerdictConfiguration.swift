@@ -146,7 +146,12 @@ public struct VerdictConfiguration: Sendable {
         public var revokeTimeout: ConfigDuration = ConfigDuration(.seconds(5))
         /// `pipeline.transactional_id`: exactly-once only; unique per instance. Default `verdict-<hostname>`.
         public var transactionalID: String?
+        /// `pipeline.commit_interval`: at-least-once commits stored offsets this often (and on revoke
+        /// and shutdown). After a crash, redelivered events number at most max_in_flight plus what
+        /// was delivered in one interval. Default 1s.
+        public var commitInterval: ConfigDuration = ConfigDuration(.seconds(1))
         enum CodingKeys: String, CodingKey {
+            case commitInterval = "commit_interval"
             case guarantee
             case workerThreads = "worker_threads"
             case maxBatch = "max_batch"
@@ -231,10 +236,16 @@ extension VerdictConfiguration {
             guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
                 throw ConfigurationError("cannot read \(path)")
             }
+            let user: Node?
             do {
-                if let user = try Yams.compose(yaml: text) { tree = merge(tree, user) }
+                user = try Yams.compose(yaml: text)
             } catch {
                 throw ConfigurationError("\(path) is not valid YAML: \(error)")
+            }
+            if let user {
+                // A misspelt key would otherwise fall back to its default without a word.
+                try checkKnownKeys(user, against: tree, path: "", file: path)
+                tree = merge(tree, user)
             }
             base = (URL(fileURLWithPath: path).standardizedFileURL.path as NSString).deletingLastPathComponent
         }
@@ -248,6 +259,37 @@ extension VerdictConfiguration {
         configuration.baseDirectory = base
         try configuration.check()
         return configuration
+    }
+
+    /// Maps whose keys are the user's (librdkafka properties, currency tables).
+    static let freeFormKeys: Set<String> = ["kafka.consumer.properties", "kafka.producer.properties", "scoring.validation.currencies"]
+    /// Keys without a default (absent from the encoded defaults), with the keys they may hold.
+    static let optionalKeys: [String: Set<String>] = [
+        "kafka.security.sasl": ["mechanism", "username", "password_file", "password_env"],
+        "kafka.security.tls": ["ca_file", "cert_file", "key_file", "key_password_file", "key_password_env", "verify_hostname"],
+        "model.shadow_path": [], "pipeline.resume_below": [], "pipeline.transactional_id": [], "sidecar.admin_token_file": [],
+    ]
+
+    /// Refuses keys the configuration does not have, naming the key and the ones that exist there.
+    static func checkKnownKeys(_ user: Node, against defaults: Node?, path: String, file: String) throws(ConfigurationError) {
+        guard case .mapping(let mapping) = user, !freeFormKeys.contains(path) else { return }
+        var known: Set<String> = []
+        if case .mapping(let defaultsMapping)? = defaults { known.formUnion(defaultsMapping.keys.compactMap(\.string)) }
+        for (candidate, allowed) in optionalKeys {
+            let prefix = path.isEmpty ? "" : path + "."
+            if candidate.hasPrefix(prefix), !candidate.dropFirst(prefix.count).contains(".") { known.insert(String(candidate.dropFirst(prefix.count))) }
+            if candidate == path { known.formUnion(allowed) }
+        }
+        for (key, value) in mapping {
+            guard let name = key.string else { continue }
+            let keyPath = path.isEmpty ? name : path + "." + name
+            guard known.contains(name) else {
+                throw ConfigurationError("\(file): unknown key \(keyPath); the keys here are \(known.sorted().joined(separator: ", ")) (docs/configuration.md)")
+            }
+            var child: Node?
+            if case .mapping(let defaultsMapping)? = defaults { child = defaultsMapping[key] }
+            try checkKnownKeys(value, against: child, path: keyPath, file: file)
+        }
     }
 
     /// Overlays `override` on `base`: mappings merge key by key, anything else replaces.

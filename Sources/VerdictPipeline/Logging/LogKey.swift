@@ -14,6 +14,7 @@ public enum LogKey {
     public static let inFlight = "pipeline.in_flight"
     public static let consumed = "pipeline.consumed"
     public static let delivered = "pipeline.delivered"
+    public static let records = "pipeline.records"
     public static let duration = "duration_seconds"
     public static let port = "sidecar.port"
     public static let signal = "signal"

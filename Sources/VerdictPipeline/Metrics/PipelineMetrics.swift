@@ -29,6 +29,9 @@ public final class PipelineMetrics: Sendable {
     let unknownFields: Counter
     let deliveryFailures: [Bool: Counter]
     let consumerErrors: Counter
+    /// Exactly-once transactions by outcome, and the records aborted ones carried.
+    let transactions: [Bool: Counter]
+    let abortedRecords: Counter
     let buildInfo: Gauge
 
     /// Buckets for the histograms, in the metrics' base units.
@@ -79,6 +82,10 @@ public final class PipelineMetrics: Sendable {
             ($0, Counter(label: "verdict_delivery_failures_total", dimensions: [("permanent", $0 ? "true" : "false")], factory: factory))
         })
         consumerErrors = Counter(label: "verdict_consumer_errors_total", dimensions: [], factory: factory)
+        transactions = Dictionary(uniqueKeysWithValues: [true, false].map {
+            ($0, Counter(label: "verdict_transactions_total", dimensions: [("result", $0 ? "committed" : "aborted")], factory: factory))
+        })
+        abortedRecords = Counter(label: "verdict_transaction_aborted_records_total", dimensions: [], factory: factory)
         buildInfo = Gauge(label: "verdict_build_info", dimensions: build, factory: factory)
         buildInfo.record(1)
     }

@@ -56,6 +56,9 @@ public final class Relay: KafkaConsumerHandler, Sendable {
         func relay(statistics: KafkaStatistics)
         /// The poll loop went round (at least every poll timeout): the liveness heartbeat.
         func relayDidPoll()
+        /// Exactly-once only: a batch's transaction committed, or was aborted (its records are then
+        /// processed again; readers with read_committed never see the aborted ones).
+        func relay(transactionEnded committed: Bool, records: Int)
     }
 
     public let configuration: Configuration

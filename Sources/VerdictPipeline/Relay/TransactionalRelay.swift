@@ -55,8 +55,9 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
             try commit()
             counts.withLock { $0.committed += 1 }
             observer?.relay(processed: messages.count, seconds: 0)
+            observer?.relay(transactionEnded: true, records: outputs.count)
         } catch {
-            handle(error, consumer: consumer, rewind: first)
+            handle(error, consumer: consumer, rewind: first, records: outputs.count)
         }
     }
 
@@ -75,14 +76,14 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
         }
     }
 
-    private func handle(_ error: KafkaError, consumer: KafkaConsumer, rewind: [KafkaTopicPartition: Int64]) {
+    private func handle(_ error: KafkaError, consumer: KafkaConsumer, rewind: [KafkaTopicPartition: Int64], records: Int) {
         if error.isFatal {
             failure.withLock { $0 = error }
             logger.critical("transactional producer failed fatally; processing stopped (another instance may use the same transactional.id)", metadata: [LogKey.error: "\(error)"])
             observer?.relay(consumerError: error)
             return
         }
-        logger.warning("transaction aborted; the batch is re-read", metadata: [LogKey.error: "\(error)"])
+        logger.warning("transaction aborted; the batch is re-read", metadata: [LogKey.error: "\(error)", LogKey.records: "\(records)"])
         do throws(KafkaError) {
             try producer.abortTransactionBlocking(timeout: timeout)
         } catch {
@@ -93,6 +94,7 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
             }
         }
         counts.withLock { $0.aborted += 1 }
+        observer?.relay(transactionEnded: false, records: records)
         let positions = rewind.map { KafkaTopicPartitionOffset(topicPartition: $0.key, offset: $0.value) }
         do {
             try consumer.seek(positions, timeout: .seconds(10))

@@ -20,6 +20,11 @@ public final class PipelineStatus: Sendable {
     func polled() { lastPoll.store(nowNanoseconds, ordering: .relaxed) }
     func joinedGroup() { joined.store(true, ordering: .relaxed) }
     func assignment(_ count: Int) { assigned.store(count, ordering: .relaxed) }
+    /// Follows the assignment through rebalances (cooperative: events add or take away partitions).
+    func assignmentChanged(by delta: Int) {
+        let now = assigned.add(delta, ordering: .relaxed).newValue
+        if now < 0 { assigned.store(0, ordering: .relaxed) }
+    }
     func failed(_ message: String) { fatal.withLock { $0 = message } }
 
     /// Seconds since the poll loop last went round (nil before the first poll).
@@ -33,9 +38,11 @@ public final class PipelineStatus: Sendable {
     public var assignedPartitions: Int { assigned.load(ordering: .relaxed) }
     public var fatalError: String? { fatal.withLock { $0 } }
 
-    /// Alive: the poll loop went round in the last `staleAfter` seconds and nothing fatal happened.
+    /// Alive: the poll loop went round in the last `staleAfter` seconds (or the process started
+    /// less than that ago and is still starting it) and nothing fatal happened.
     public func isAlive(staleAfter: Double = 15) -> Bool {
-        guard fatalError == nil, let since = secondsSinceLastPoll else { return false }
+        guard fatalError == nil else { return false }
+        guard let since = secondsSinceLastPoll else { return Double(nowNanoseconds) / 1e9 < staleAfter }
         return since < staleAfter
     }
 }
@@ -59,7 +66,14 @@ final class PipelineObserver: Relay.Observer {
     }
     func relay(rebalance event: KafkaRebalanceEvent) {
         metrics?.rebalances.increment()
-        if case .assigned = event { status.joinedGroup() }
+        switch event {
+        case .assigned(let partitions):
+            status.joinedGroup()
+            status.assignmentChanged(by: partitions.count)
+        case .revoked(let partitions), .lost(let partitions):
+            status.assignmentChanged(by: -partitions.count)
+        }
+        metrics?.assignedPartitions.record(status.assignedPartitions)
     }
     func relay(consumerError error: KafkaError) {
         metrics?.consumerErrors.increment()
@@ -74,4 +88,8 @@ final class PipelineObserver: Relay.Observer {
         }
     }
     func relayDidPoll() { status.polled() }
+    func relay(transactionEnded committed: Bool, records: Int) {
+        metrics?.transactions[committed]!.increment()
+        if !committed { metrics?.abortedRecords.increment(by: records) }
+    }
 }

@@ -87,5 +87,6 @@ struct BenchPassthrough: AsyncParsableCommand {
         func relay(consumerError error: KafkaError) {}
         func relay(statistics: KafkaStatistics) {}
         func relayDidPoll() {}
+        func relay(transactionEnded committed: Bool, records: Int) {}
     }
 }

@@ -1,0 +1,131 @@
+import Foundation
+import Logging
+import Testing
+import VerdictKafka
+import VerdictPipeline
+
+/// `verdict serve` against librdkafka's mock cluster (hosted by the test process, reached over TCP):
+/// the faults Tansu cannot produce — a throttled broker, injected transaction errors.
+@Suite("Stream service under broker faults (mock cluster)", .serialized, .enabled(if: TestBroker.enabled))
+struct MockClusterServiceTests {
+    static let logger: Logger = {
+        var logger = Logger(label: "verdict.tests.mock")
+        logger.logLevel = .critical
+        return logger
+    }()
+
+    @Test("backpressure: with the decisions broker throttled, in-flight events stay bounded, the consumer pauses, memory stays bounded, nothing is lost")
+    func backpressure() async throws {
+        let cluster = try KafkaMockCluster(brokers: 2, logger: Self.logger)
+        cluster.setGroupInitialRebalanceDelay(.zero)
+        let maxInFlight = 2_000, maxBatch = 500
+        let fixture = try await StreamFixture.make(
+            "backpressure", brokers: cluster.bootstrapServers,
+            pipeline: ["max_in_flight: \(maxInFlight)", "max_batch: \(maxBatch)"],
+            // Small produce requests, so the slow broker caps throughput well below the input rate.
+            producerProperties: ["batch.num.messages": "100"],
+            mock: cluster
+        )
+        for partition in 0..<4 {
+            cluster.setPartitionLeader(topic: fixture.input, partition: partition, broker: 1)
+            cluster.setPartitionLeader(topic: fixture.decisions, partition: partition, broker: 2)
+        }
+        cluster.setPartitionLeader(topic: fixture.deadLetters, partition: 0, broker: 1)
+        let total = 40_000
+        try await fixture.generate(count: total, seed: 21)
+        cluster.setRoundTripTime(broker: 2, .milliseconds(500))
+
+        let service = try fixture.start()
+        try await service.waitUntilReady()
+        var peakInFlight = 0.0
+        var sawPaused = false
+        for _ in 0..<40 {
+            try await Task.sleep(for: .milliseconds(200))
+            peakInFlight = max(peakInFlight, try await service.metric("verdict_in_flight_events") ?? 0)
+            if try await service.metric("verdict_consumer_paused") == 1 { sawPaused = true }
+        }
+        let consumedWhileThrottled = try await service.metric("verdict_events_consumed_total{topic=\"\(fixture.input)\"}") ?? 0
+        #expect(sawPaused, "the consumer never paused")
+        #expect(peakInFlight > 0)
+        // The bound is checked after each batch, so it can be passed by at most one batch.
+        #expect(peakInFlight <= Double(maxInFlight + maxBatch), "in flight peaked at \(peakInFlight)")
+        #expect(consumedWhileThrottled < Double(total), "the throttle did not hold the stream back")
+        let peak = service.peakResidentBytes() ?? 0
+        #expect(peak > 0 && peak < 250 << 20, "peak RSS \(peak >> 20) MB")
+
+        cluster.setRoundTripTime(broker: 2, .zero)
+        let tally = try await OutcomeReader.read(fixture, expected: total)
+        #expect(tally.missing.isEmpty, "lost: \(tally.missing.count)")
+        #expect(tally.duplicates == 0)
+        service.signal(SIGTERM)
+        #expect(try await service.waitForExit(timeout: .seconds(20)) == 0)
+    }
+
+    @Test("exactly-once with injected produce, offset-commit and end-transaction errors: read_committed sees each event exactly once")
+    func exactlyOnceThroughRetriableErrors() async throws {
+        let cluster = try KafkaMockCluster(brokers: 3, logger: Self.logger)
+        cluster.setGroupInitialRebalanceDelay(.zero)
+        let fixture = try await StreamFixture.make(
+            "eos", brokers: cluster.bootstrapServers, pipeline: ["max_batch: 1000", "transactional_id: verdict-eos-test"],
+            guarantee: "exactly_once", mock: cluster
+        )
+        let total = 20_000
+        try await fixture.generate(count: total, invalidFraction: 0.02, seed: 22)
+        cluster.failNextRequests(.produce, with: [.notEnoughReplicas, .notEnoughReplicas, .requestTimedOut])
+        cluster.failNextRequests(.addOffsetsToTransaction, with: [.coordinatorNotAvailable])
+        cluster.failNextRequests(.transactionOffsetCommit, with: [.coordinatorNotAvailable, .notCoordinator])
+        cluster.failNextRequests(.endTransaction, with: [.concurrentTransactions, .coordinatorNotAvailable])
+
+        let service = try fixture.start()
+        try await service.waitUntilReady()
+        try await eventually(timeout: .seconds(60), "half the events consumed") { () async -> Bool in
+            ((try? await service.metric("verdict_events_consumed_total{topic=\"\(fixture.input)\"}")) ?? 0) >= Double(total / 2)
+        }
+        // Again mid-stream, while transactions are in progress.
+        cluster.failNextRequests(.produce, with: [.notEnoughReplicasAfterAppend])
+        cluster.failNextRequests(.transactionOffsetCommit, with: [.coordinatorNotAvailable])
+        cluster.failNextRequests(.endTransaction, with: [.concurrentTransactions])
+
+        let tally = try await OutcomeReader.read(fixture, expected: total, settle: .seconds(2), isolation: "read_committed")
+        #expect(tally.inputs.count == total)
+        #expect(tally.missing.isEmpty, "lost: \(tally.missing.count)")
+        #expect(tally.duplicates == 0)
+        #expect((try await service.metric("verdict_transactions_total{result=\"committed\"}") ?? 0) > 0)
+        #expect(try await service.metric("verdict_transactions_total{result=\"aborted\"}") == 0)
+        service.signal(SIGTERM)
+        #expect(try await service.waitForExit(timeout: .seconds(20)) == 0)
+    }
+
+    /// librdkafka's mock cluster does not hide aborted records from read_committed readers (its
+    /// Fetch responses list no aborted transactions), so here duplicates may appear, and only as many
+    /// as the aborted transactions carried; on a real broker they are invisible.
+    @Test("exactly-once with abortable errors: the transaction is aborted, the batch rewound and processed again; none lost")
+    func exactlyOnceAbortAndRewind() async throws {
+        let cluster = try KafkaMockCluster(brokers: 3, logger: Self.logger)
+        cluster.setGroupInitialRebalanceDelay(.zero)
+        let fixture = try await StreamFixture.make(
+            "eos-abort", brokers: cluster.bootstrapServers, pipeline: ["max_batch: 1000", "transactional_id: verdict-eos-abort-test"],
+            guarantee: "exactly_once", mock: cluster
+        )
+        let total = 20_000
+        try await fixture.generate(count: total, invalidFraction: 0.02, seed: 23)
+        // A permanently failed produce request makes the current transaction abortable.
+        cluster.failNextRequests(.produce, with: [.notEnoughReplicas, .messageTooLarge])
+        let service = try fixture.start()
+        try await service.waitUntilReady()
+        try await eventually(timeout: .seconds(60), "half the events consumed") { () async -> Bool in
+            ((try? await service.metric("verdict_events_consumed_total{topic=\"\(fixture.input)\"}")) ?? 0) >= Double(total / 2)
+        }
+        cluster.failNextRequests(.produce, with: [.messageTooLarge])
+
+        let tally = try await OutcomeReader.read(fixture, expected: total, settle: .seconds(2), isolation: "read_committed")
+        #expect(tally.inputs.count == total)
+        #expect(tally.missing.isEmpty, "lost: \(tally.missing.count)")
+        let aborted = try await service.metric("verdict_transactions_total{result=\"aborted\"}") ?? 0
+        let abortedRecords = try await service.metric("verdict_transaction_aborted_records_total") ?? 0
+        #expect(aborted >= 1, "no transaction was aborted: the rewind was not exercised")
+        #expect(Double(tally.duplicates) <= abortedRecords, "duplicates \(tally.duplicates) beyond the \(abortedRecords) records of aborted transactions")
+        service.signal(SIGTERM)
+        #expect(try await service.waitForExit(timeout: .seconds(20)) == 0)
+    }
+}

@@ -1,0 +1,224 @@
+import Foundation
+import Testing
+import VerdictKafka
+import VerdictPipeline
+
+/// `verdict serve` end to end against Tansu: every event gets exactly one outcome, through signals,
+/// crashes, a second instance and model swaps. The service runs as its own process.
+@Suite("Stream service (verdict serve against Tansu)", .serialized, .enabled(if: TestBroker.enabled))
+struct StreamServiceTests {
+    @Test("100k events, 2% invalid: exactly one decision or dead letter each; sidecar endpoints; SIGTERM exits 0 and a restart adds no duplicates")
+    func everyEventExactlyOneOutcome() async throws {
+        let fixture = try await StreamFixture.make("exactly-one", brokers: try TestBroker.brokers())
+        let service = try fixture.start()
+        // Tansu assigns a new group's partitions after about half the session timeout: not ready yet.
+        let (early, earlyBody) = try await service.get("/readyz")
+        #expect(early == 503, "readyz before the group join: \(earlyBody)")
+        #expect(earlyBody.contains("\"joined_group\":\"false\""))
+        #expect(try await service.get("/healthz").0 == 200)
+        try await service.waitUntilReady()
+        #expect(try await service.get("/readyz").0 == 200)
+        let (modelStatus, model) = try await service.get("/model")
+        #expect(modelStatus == 200)
+        #expect(model.contains("\"version\":\"1.0.0\"") && model.contains("\"sha256\":"))
+        #expect(try await service.post("/admin/reload", token: nil).0 == 401)
+        #expect(try await service.post("/admin/reload", token: "wrong").0 == 401)
+
+        try await fixture.generate(count: 100_000, invalidFraction: 0.02, seed: 11)
+        let tally = try await OutcomeReader.read(fixture, expected: 100_000)
+        #expect(tally.inputs.count == 100_000)
+        #expect(tally.missing.isEmpty, "events without an outcome: \(tally.missing.prefix(5))")
+        #expect(tally.duplicates == 0)
+        #expect(tally.strays == 0 && tally.unreadable == 0)
+        #expect(tally.decisionsByTransaction.values.allSatisfy { $0 == 1 })
+        #expect(tally.decisionCount + tally.deadLetterCount == 100_000)
+        #expect((1_500...2_500).contains(tally.deadLetterCount), "dead letters: \(tally.deadLetterCount)")
+        #expect(tally.decisionsByModelVersion == ["1.0.0": tally.decisionCount])
+
+        // The metrics agree with what is on the topics.
+        #expect(try await service.metric("verdict_events_consumed_total{topic=\"\(fixture.input)\"}") == 100_000)
+        var decided = 0.0
+        for outcome in ["APPROVE", "REVIEW", "DECLINE"] {
+            let value = try await service.metric("verdict_decisions_total{decision=\"\(outcome)\"}") ?? 0
+            #expect(value == Double(tally.decisionsByOutcome[outcome] ?? 0), "\(outcome)")
+            decided += value
+        }
+        #expect(decided == Double(tally.decisionCount))
+        let (_, metrics) = try await service.get("/metrics")
+        for series in ["verdict_processing_seconds_bucket", "verdict_event_age_seconds_bucket", "verdict_batch_size_bucket",
+                       "verdict_in_flight_events", "verdict_rebalances_total", "verdict_assigned_partitions",
+                       "verdict_model_info{role=\"champion\",name=\"verdict-fraud\",version=\"1.0.0\"", "verdict_risk_score_bucket",
+                       "verdict_build_info", "verdict_dead_letters_total{reason=", "verdict_model_reloads_total"] {
+            #expect(metrics.contains(series), "missing \(series)")
+        }
+        #expect(try await service.post("/admin/reload").0 == 200)
+
+        service.signal(SIGTERM)
+        #expect(try await service.waitForExit(timeout: .seconds(15)) == 0)
+        #expect(service.logContains("stream stopped"))
+
+        // A restart resumes at the committed offsets: nothing is scored twice.
+        let restarted = try fixture.start("restarted")
+        try await restarted.waitUntilReady()
+        try await Task.sleep(for: .seconds(2))
+        restarted.signal(SIGTERM)
+        #expect(try await restarted.waitForExit(timeout: .seconds(15)) == 0)
+        let after = try await OutcomeReader.read(fixture, expected: 100_000)
+        #expect(after.duplicates == 0)
+        #expect(after.outcomeRecordCount == 100_000)
+    }
+
+    @Test("SIGKILL mid-stream and restart: nothing lost; duplicates within the in-flight bound plus one commit interval")
+    func killAndRestart() async throws {
+        let maxInFlight = 4_000
+        let fixture = try await StreamFixture.make("sigkill", brokers: try TestBroker.brokers(),
+                                                   pipeline: ["max_in_flight: \(maxInFlight)", "commit_interval: 200ms"])
+        let service = try fixture.start()
+        try await service.waitUntilReady()
+        let rate = 10_000.0
+        let generator = try fixture.generator(count: 60_000, rate: rate, seed: 12)
+        try await eventually(timeout: .seconds(60), "20k events consumed") { () async -> Bool in
+            ((try? await service.metric("verdict_events_consumed_total{topic=\"\(fixture.input)\"}")) ?? 0) >= 20_000
+        }
+        service.signal(SIGKILL)
+        #expect(try await service.waitForExit(timeout: .seconds(10)) != nil)
+
+        let restarted = try fixture.start("restarted")
+        try await restarted.waitUntilReady()
+        while generator.isRunning { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(generator.terminationStatus == 0)
+        let tally = try await OutcomeReader.read(fixture, expected: 60_000)
+        #expect(tally.inputs.count == 60_000)
+        #expect(tally.missing.isEmpty, "lost: \(tally.missing.count)")
+        // Redelivered: what was in flight, plus what was delivered since the last commit (200 ms at
+        // 10k/s, with slack for a slow runner).
+        let bound = maxInFlight + Int(rate * 0.2) + 2_000
+        #expect(tally.duplicates <= bound, "duplicates \(tally.duplicates) > \(bound)")
+        restarted.signal(SIGTERM)
+        #expect(try await restarted.waitForExit(timeout: .seconds(15)) == 0)
+    }
+
+    @Test("a second instance joins mid-stream and leaves: nothing lost")
+    func secondInstanceJoinsAndLeaves() async throws {
+        let fixture = try await StreamFixture.make("two-instances", brokers: try TestBroker.brokers())
+        let first = try fixture.start("first")
+        try await first.waitUntilReady()
+        let generator = try fixture.generator(count: 80_000, rate: 10_000, seed: 13)
+        try await Task.sleep(for: .seconds(1))
+        let second = try fixture.start("second")
+        try await second.waitUntilReady(assigned: true, timeout: .seconds(60))
+        // Both consume: the group split the partitions.
+        try await eventually(timeout: .seconds(30), "the second instance scores events") { () async -> Bool in
+            ((try? await second.metric("verdict_events_consumed_total{topic=\"\(fixture.input)\"}")) ?? 0) > 0
+        }
+        second.signal(SIGTERM)
+        #expect(try await second.waitForExit(timeout: .seconds(20)) == 0)
+        while generator.isRunning { try await Task.sleep(for: .milliseconds(100)) }
+        let tally = try await OutcomeReader.read(fixture, expected: 80_000)
+        #expect(tally.inputs.count == 80_000)
+        #expect(tally.missing.isEmpty, "lost: \(tally.missing.count)")
+        // Orderly handovers commit inside the rebalance: nothing is scored twice.
+        #expect(tally.duplicates == 0)
+        first.signal(SIGTERM)
+        #expect(try await first.waitForExit(timeout: .seconds(15)) == 0)
+    }
+
+    @Test("hot reload mid-stream: a corrupt model is refused and the old one keeps serving; a good one is swapped in; versions are right")
+    func hotReload() async throws {
+        let fixture = try await StreamFixture.make("reload", brokers: try TestBroker.brokers())
+        let service = try fixture.start()
+        try await service.waitUntilReady()
+        let generator = try fixture.generator(count: 30_000, rate: 10_000, seed: 14)
+        try await Task.sleep(for: .seconds(1))
+
+        // 1.1.0: a truncated model file whose card matches it (so the parser, not the hash, refuses it).
+        let good = fixture.models.appendingPathComponent("1.0.0")
+        let corrupt = try ModelVersions.copy(good, to: fixture.models.appendingPathComponent("1.1.0"), version: "1.1.0", truncate: true)
+        _ = corrupt
+        let (refused, refusal) = try await service.post("/admin/models/1.1.0/activate")
+        #expect(refused >= 400 && refused < 500, "activating a corrupt model: \(refused) \(refusal)")
+        #expect(try await service.get("/model").1.contains("\"version\":\"1.0.0\""))
+        #expect((try await service.metric("verdict_model_reloads_total{result=\"refused\"}") ?? 0) >= 1)
+        #expect(try String(contentsOf: fixture.models.appendingPathComponent("ACTIVE"), encoding: .utf8).contains("1.0.0"))
+
+        // 1.2.0: the same good model under a new version.
+        _ = try ModelVersions.copy(good, to: fixture.models.appendingPathComponent("1.2.0"), version: "1.2.0", truncate: false)
+        let (activated, body) = try await service.post("/admin/models/1.2.0/activate")
+        #expect(activated == 200, "\(body)")
+        #expect(try await service.get("/model").1.contains("\"version\":\"1.2.0\""))
+        #expect(try String(contentsOf: fixture.models.appendingPathComponent("ACTIVE"), encoding: .utf8).contains("1.2.0"))
+        let (_, models) = try await service.get("/models")
+        #expect(models.contains("1.0.0") && models.contains("1.1.0") && models.contains("1.2.0"))
+
+        while generator.isRunning { try await Task.sleep(for: .milliseconds(100)) }
+        // Events produced after the swap are all decided by 1.2.0.
+        try await fixture.generate(count: 5_000, seed: 15)
+        let tally = try await OutcomeReader.read(fixture, expected: 35_000)
+        #expect(tally.missing.isEmpty, "lost: \(tally.missing.count)")
+        #expect(tally.duplicates == 0)
+        #expect(Set(tally.decisionsByModelVersion.keys) == ["1.0.0", "1.2.0"])
+        #expect((tally.decisionsByModelVersion["1.2.0"] ?? 0) >= 5_000)
+
+        // Rolling back by replacing ACTIVE atomically (what a ConfigMap or volume update does): the watcher reloads.
+        let staged = fixture.models.appendingPathComponent(".ACTIVE.tmp")
+        try "1.0.0\n".write(to: staged, atomically: false, encoding: .utf8)
+        #expect(rename(staged.path, fixture.models.appendingPathComponent("ACTIVE").path) == 0)
+        try await eventually(timeout: .seconds(20), "the watcher switches back to 1.0.0") { () async -> Bool in
+            ((try? await service.get("/model").1) ?? "").contains("\"version\":\"1.0.0\"")
+        }
+        service.signal(SIGTERM)
+        #expect(try await service.waitForExit(timeout: .seconds(15)) == 0)
+    }
+}
+
+/// Model version directories for reload tests.
+enum ModelVersions {
+    /// Copies a version directory under a new version; `truncate` cuts the model file in half and
+    /// re-hashes it in the card, so only parsing can tell it is broken.
+    static func copy(_ source: URL, to destination: URL, version: String, truncate: Bool) throws -> URL {
+        try FileManager.default.copyItem(at: source, to: destination)
+        let cardURL = destination.appendingPathComponent("card.json")
+        var card = try JSONSerialization.jsonObject(with: Data(contentsOf: cardURL)) as! [String: Any]
+        card["version"] = version
+        if truncate {
+            let modelURL = destination.appendingPathComponent(card["model_file"] as! String)
+            let bytes = try Data(contentsOf: modelURL)
+            let half = bytes.prefix(bytes.count / 2)
+            try half.write(to: modelURL)
+            card["sha256"] = sha256Hex(Array(half))
+        }
+        try JSONSerialization.data(withJSONObject: card, options: [.sortedKeys]).write(to: cardURL)
+        return destination
+    }
+
+    static func sha256Hex(_ bytes: [UInt8]) -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try? process.run()
+        input.fileHandleForWriting.write(Data(bytes))
+        try? input.fileHandleForWriting.close()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).split(separator: " ").first.map(String.init) ?? ""
+    }
+}
+
+/// Polls an async `condition` (a sidecar query) until it holds or `timeout` passes.
+func eventually(
+    timeout: Duration,
+    _ what: String,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    async condition: () async -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while await !condition() {
+        if ContinuousClock.now >= deadline {
+            Issue.record("timed out after \(timeout) waiting for \(what)", sourceLocation: sourceLocation)
+            throw CancellationError()
+        }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+import VerdictForest
+import VerdictONNX
+import VerdictScoring
+
+/// The promotion gate: the committed model passes; every kind of tampering fails with its reason.
+@Suite("Model verification (the promotion gate)")
+struct ModelVerificationTests {
+    static let committed = ScoringFixtures.root.appendingPathComponent("models/verdict-fraud/1.0.0")
+
+    static func verification(features: FeatureConfiguration? = nil, allowFeatureConfigChange: Bool = false) throws -> ModelVerification {
+        let path = ScoringFixtures.root.appendingPathComponent("config/features.yaml")
+        return ModelVerification(
+            features: try features ?? ScoringFixtures.features(),
+            featureConfigSHA256: SHA256Hex.of(Array(try Data(contentsOf: path))),
+            allowFeatureConfigChange: allowFeatureConfigChange,
+            loader: { path throws(ForestError) in try ModelLoader.loadAnyFormat(path: path) }
+        )
+    }
+
+    /// A copy of the committed version to tamper with.
+    static func copy(_ mutate: (URL, inout [String: Any]) throws -> Void = { _, _ in }) throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("verify-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.copyItem(at: committed, to: directory)
+        let cardURL = directory.appendingPathComponent("card.json")
+        var card = try JSONSerialization.jsonObject(with: Data(contentsOf: cardURL)) as! [String: Any]
+        try mutate(directory, &card)
+        try JSONSerialization.data(withJSONObject: card).write(to: cardURL)
+        return directory
+    }
+
+    @Test("every committed model version passes")
+    func committedModelsPass() throws {
+        let versions = ModelVerification.versionDirectories(ScoringFixtures.root.appendingPathComponent("models/verdict-fraud").path)
+        #expect(!versions.isEmpty)
+        for version in versions {
+            #expect(try Self.verification().problems(version) == [], "\(version)")
+        }
+    }
+
+    @Test("a model file changed after training fails on its sha256, and nothing else is trusted")
+    func tamperedFile() throws {
+        let directory = try Self.copy { directory, card in
+            let model = directory.appendingPathComponent(card["model_file"] as! String)
+            var bytes = try Data(contentsOf: model)
+            bytes[bytes.count / 2] ^= 0x01
+            try bytes.write(to: model)
+        }
+        let problems = try Self.verification().problems(directory.path)
+        #expect(problems.count == 1)
+        #expect(problems.first?.contains("sha256") == true)
+    }
+
+    @Test("a golden vector that does not reproduce fails, naming the row and the difference")
+    func goldenVectorMismatch() throws {
+        let directory = try Self.copy { _, card in
+            var vectors = card["golden_vectors"] as! [[String: Any]]
+            vectors[7]["score"] = (vectors[7]["score"] as! Double) + 1e-4
+            card["golden_vectors"] = vectors
+        }
+        let problems = try Self.verification().problems(directory.path)
+        #expect(problems.count == 1)
+        #expect(problems.first?.contains("golden vector 7") == true)
+    }
+
+    @Test("a card without golden vectors fails: nothing would prove the runtime reproduces training")
+    func missingGoldenVectors() throws {
+        let directory = try Self.copy { _, card in card["golden_vectors"] = [] }
+        #expect(try Self.verification().problems(directory.path).first?.contains("no golden vectors") == true)
+    }
+
+    @Test("a different feature configuration fails unless explicitly allowed")
+    func featureConfigChanged() throws {
+        let directory = try Self.copy { _, card in card["feature_config_sha256"] = String(repeating: "0", count: 64) }
+        #expect(try Self.verification().problems(directory.path).first?.contains("feature configuration") == true)
+        #expect(try Self.verification(allowFeatureConfigChange: true).problems(directory.path) == [])
+    }
+
+    @Test("a model feature the feature configuration does not map fails, naming it")
+    func unmappedFeature() throws {
+        var features = try ScoringFixtures.features()
+        let removed = features.features.removeLast()
+        let problems = try Self.verification(features: features).problems(Self.committed.path)
+        #expect(problems.contains { $0.contains(removed.name) }, "\(problems)")
+    }
+
+    @Test("thresholds out of order fail")
+    func badThresholds() throws {
+        let directory = try Self.copy { _, card in card["thresholds"] = ["review_at": 0.9, "decline_at": 0.2] }
+        #expect(try Self.verification().problems(directory.path).contains { $0.contains("review_at") })
+    }
+
+    @Test("a directory without a card fails")
+    func missingCard() throws {
+        let directory = try Self.copy()
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("card.json"))
+        #expect(try Self.verification().problems(directory.path).first?.contains("no readable model card") == true)
+    }
+}
