@@ -35,6 +35,10 @@ demo: build
 bench: build
 	scripts/bench
 
+# Retrains the default model (models/verdict-fraud) in training/.venv, built from the hashed lock.
+model: build
+	scripts/train-model
+
 broker-start: bootstrap
 	scripts/broker start
 

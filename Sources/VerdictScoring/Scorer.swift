@@ -110,7 +110,9 @@ public final class Scorer: Sendable {
         } else {
             for task in 0..<chunks { body(task) }
         }
-        return results.map { $0! }
+        // Move the outcomes out: the buffer is deallocated, not deinitialized, so copying them
+        // (map) would leave every decision's bytes retained forever.
+        return (0..<count).map { (results.baseAddress! + $0).move()! }
     }
 
     private func scoreChunk(_ inputs: [ScoringInput], _ range: Range<Int>, asOf: Double?, into results: UnsafeMutableBufferPointer<ScoringOutcome?>) {

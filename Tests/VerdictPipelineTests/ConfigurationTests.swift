@@ -35,7 +35,10 @@ struct ConfigurationTests {
             "VERDICT_SIDECAR_PORT": "9200",
             "VERDICT_PIPELINE_MAX_IN_FLIGHT": "500",
             "VERDICT_KAFKA_CONSUMER_SESSION_TIMEOUT": "6s",
+            // An optional key without a default (the Kubernetes manifest sets it per pod).
+            "VERDICT_PIPELINE_TRANSACTIONAL_ID": "verdict-pod-0",
         ])
+        #expect(configuration.pipeline.transactionalID == "verdict-pod-0")
         #expect(configuration.kafka.bootstrapServers == ["b:2", "c:3"])
         #expect(configuration.sidecar.port == 9200)
         #expect(configuration.pipeline.maxInFlight == 500)
@@ -101,5 +104,9 @@ struct ConfigurationTests {
         let alo = try VerdictConfiguration.load(path: try Self.write("pipeline:\n  commit_interval: 200ms\n"), environment: [:])
         #expect(try alo.producerConfiguration().transactionalID == nil)
         #expect(try alo.consumerConfiguration().autoCommitInterval == .milliseconds(200))
+        // Fetches wait briefly at the broker (latency), unless the pass-through says otherwise.
+        #expect(try alo.consumerConfiguration().client.properties["fetch.wait.max.ms"] == "10")
+        let tuned = try VerdictConfiguration.load(path: try Self.write("kafka:\n  consumer:\n    fetch_wait: 100ms\n"), environment: [:])
+        #expect(try tuned.consumerConfiguration().client.properties["fetch.wait.max.ms"] == "100")
     }
 }

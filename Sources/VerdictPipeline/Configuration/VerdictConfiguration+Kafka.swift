@@ -57,7 +57,9 @@ extension VerdictConfiguration {
     public func consumerConfiguration() throws(ConfigurationError) -> KafkaConsumerConfiguration {
         var client = try kafkaClient()
         try Self.checkPassThrough(kafka.consumer.properties, guarded: Self.guardedConsumerProperties, key: "kafka.consumer.properties")
-        client.properties = kafka.consumer.properties
+        let (seconds, attoseconds) = kafka.consumer.fetchWait.duration.components
+        client.properties = ["fetch.wait.max.ms": String(seconds * 1000 + attoseconds / 1_000_000_000_000_000)]
+        client.properties.merge(kafka.consumer.properties) { _, passThrough in passThrough }
         guard let reset = KafkaConsumerConfiguration.OffsetReset(rawValue: kafka.consumer.offsetReset) else {
             throw ConfigurationError("kafka.consumer.offset_reset '\(kafka.consumer.offsetReset)' is not earliest, latest or error")
         }

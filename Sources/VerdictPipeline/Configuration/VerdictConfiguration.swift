@@ -61,12 +61,17 @@ public struct VerdictConfiguration: Sendable {
             public var sessionTimeout: ConfigDuration = ConfigDuration(.seconds(45))
             /// earliest (default) or latest, for a group with no committed offset.
             public var offsetReset: String = "earliest"
+            /// `kafka.consumer.fetch_wait`: longest a fetch waits at the broker for data
+            /// (fetch.wait.max.ms). Short, because an event waiting in a fetch is an event not yet
+            /// decided; brokers answer sooner whenever data is there. Default 10ms.
+            public var fetchWait: ConfigDuration = ConfigDuration(.milliseconds(10))
             /// Any librdkafka consumer property.
             public var properties: [String: String] = [:]
             enum CodingKeys: String, CodingKey {
                 case groupID = "group_id"
                 case sessionTimeout = "session_timeout"
                 case offsetReset = "offset_reset"
+                case fetchWait = "fetch_wait"
                 case properties
             }
         }
@@ -302,30 +307,44 @@ extension VerdictConfiguration {
         return .mapping(result)
     }
 
-    /// Applies `VERDICT_*` variables to the keys they name; returns the variables used.
+    /// Applies `VERDICT_*` variables to the keys they name (including optional keys without a
+    /// default, such as `VERDICT_PIPELINE_TRANSACTIONAL_ID`); returns the variables used.
     static func applyOverrides(_ tree: inout Node, environment: [String: String]) -> [String] {
         var applied: [String] = []
-        func visit(_ node: inout Node, _ prefix: String) {
+        func value(_ text: String, like existing: Node?) -> Node {
+            if case .sequence? = existing, !text.hasPrefix("[") {
+                return .sequence(Node.Sequence(text.split(separator: ",").map { Node(String($0).trimmingCharacters(in: .whitespaces)) }))
+            }
+            return (try? Yams.compose(yaml: text)) ?? Node(text)
+        }
+        func visit(_ node: inout Node, variable prefix: String, path: String) {
             guard case .mapping(var mapping) = node else { return }
-            for (key, value) in mapping {
+            for (key, child) in mapping {
                 guard let name = key.string else { continue }
                 let variable = prefix + "_" + name.uppercased()
-                var child = value
+                let keyPath = path.isEmpty ? name : path + "." + name
+                var updated = child
                 if case .mapping = child {
-                    visit(&child, variable)
+                    if !freeFormKeys.contains(keyPath) { visit(&updated, variable: variable, path: keyPath) }
                 } else if let text = environment[variable] {
-                    if case .sequence = child, !text.hasPrefix("[") {
-                        child = .sequence(Node.Sequence(text.split(separator: ",").map { Node(String($0).trimmingCharacters(in: .whitespaces)) }))
-                    } else {
-                        child = (try? Yams.compose(yaml: text)) ?? Node(text)
-                    }
+                    updated = value(text, like: child)
                     applied.append(variable)
                 }
-                mapping[key] = child
+                mapping[key] = updated
+            }
+            // Optional scalar keys have no default to find them by.
+            for (candidate, subkeys) in optionalKeys where subkeys.isEmpty {
+                let parent = candidate.split(separator: ".").dropLast().joined(separator: ".")
+                guard parent == path, let name = candidate.split(separator: ".").last.map(String.init), mapping[Node(name)] == nil else { continue }
+                let variable = prefix + "_" + name.uppercased()
+                if let text = environment[variable] {
+                    mapping[Node(name)] = value(text, like: nil)
+                    applied.append(variable)
+                }
             }
             node = .mapping(mapping)
         }
-        visit(&tree, "VERDICT")
+        visit(&tree, variable: "VERDICT", path: "")
         return applied
     }
 

@@ -153,9 +153,13 @@ public final class Relay: KafkaConsumerHandler, Sendable {
         if repauseNeeded.exchange(false, ordering: .relaxed) && paused.load(ordering: .relaxed) {
             pauseAll(consumer)
         }
-        if paused.load(ordering: .relaxed) {
-            let inFlight = state.withLock { $0.tracker.inFlight }
-            if inFlight < configuration.resumeBelow { resume(consumer, inFlight: inFlight) }
+        let inFlight = state.withLock { $0.tracker.inFlight }
+        let isPaused = paused.load(ordering: .relaxed)
+        if isPaused && inFlight < configuration.resumeBelow {
+            resume(consumer, inFlight: inFlight)
+        } else {
+            // The gauge follows every poll, not only pause and resume.
+            observer?.relay(inFlight: inFlight, paused: isPaused)
         }
     }
 

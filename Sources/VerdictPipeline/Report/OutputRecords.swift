@@ -25,6 +25,12 @@ public struct DecisionRecord: Sendable, Decodable {
         public var topic: String
         public var partition: Int
         public var offset: Int64
+
+        public init(topic: String, partition: Int, offset: Int64) {
+            self.topic = topic
+            self.partition = partition
+            self.offset = offset
+        }
     }
 
     public struct Shadow: Sendable, Decodable {
