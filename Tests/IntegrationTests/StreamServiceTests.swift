@@ -176,6 +176,45 @@ struct StreamServiceTests {
     }
 }
 
+/// Shutdown when the broker stops answering: the service must never hang.
+@Suite("Stream service shutdown with the broker gone", .serialized, .enabled(if: TestBroker.enabled))
+struct ShutdownWithoutBrokerTests {
+    @Test("broker frozen: SIGTERM exits within shutdown_timeout plus the watchdog margin, never hangs")
+    func deadlineWithoutBroker() async throws {
+        let tansu = try PrivateTansu()
+        let fixture = try await StreamFixture.make("frozen", brokers: tansu.address, pipeline: ["shutdown_timeout: 3s"])
+        let service = try fixture.start()
+        try await service.waitUntilReady()
+        try await fixture.generate(count: 5_000, seed: 31)
+        tansu.pause()
+        defer { tansu.stop() }
+        let clock = ContinuousClock()
+        let started = clock.now
+        service.signal(SIGTERM)
+        let status = try await service.waitForExit(timeout: .seconds(15))
+        #expect(status != nil, "verdict serve hung with the broker frozen")
+        // shutdown_timeout 3 s + the watchdog's 5 s margin, with slack for a busy runner.
+        #expect(clock.now - started < .seconds(12))
+    }
+
+    @Test("a second SIGTERM more than a second after the first stops at once with exit status 2; a repeat within the second is the same request")
+    func secondSignal() async throws {
+        let tansu = try PrivateTansu()
+        let fixture = try await StreamFixture.make("second-signal", brokers: tansu.address, pipeline: ["shutdown_timeout: 30s"])
+        let service = try fixture.start()
+        try await service.waitUntilReady()
+        tansu.pause()
+        defer { tansu.stop() }
+        service.signal(SIGTERM)
+        service.signal(SIGTERM) // what `timeout` does: the process and its group
+        try await Task.sleep(for: .milliseconds(1_500))
+        #expect(try await service.waitForExit(timeout: .milliseconds(10)) == nil, "a repeated signal within a second was taken as a second request")
+        service.signal(SIGTERM)
+        #expect(try await service.waitForExit(timeout: .seconds(5)) == 2)
+        #expect(service.logContains("second signal"))
+    }
+}
+
 /// Model version directories for reload tests.
 enum ModelVersions {
     /// Copies a version directory under a new version; `truncate` cuts the model file in half and

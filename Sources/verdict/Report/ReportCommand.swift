@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
-import Synchronization
 import VerdictKafka
+import Synchronization
 import VerdictPipeline
 
 /// `verdict report`: reads the input, decisions and dead-letter topics and says what happened:
@@ -59,42 +59,5 @@ struct ReportCommand: AsyncParsableCommand {
         let tally = collector.tally.withLock { $0 }
         print(ReportRendering.render(tally, input: input, samples: samples))
         if strict, !tally.complete || (expect.map { tally.inputs.count < $0 } ?? false) { throw ExitCode(1) }
-    }
-}
-
-/// Feeds a ``StreamTally`` from the consumer's poll thread.
-final class TallyCollector: KafkaConsumerHandler {
-    let tally = Mutex(StreamTally())
-    private let seen = Atomic<Int>(0)
-    private let input: String, decisions: String, deadLetters: String
-
-    init(input: String, decisions: String, deadLetters: String) {
-        self.input = input
-        self.decisions = decisions
-        self.deadLetters = deadLetters
-    }
-
-    func consumer(_ consumer: KafkaConsumer, didReceive messages: [KafkaMessage]) {
-        tally.withLock { tally in
-            for message in messages {
-                switch message.topic {
-                case input: tally.addInput(message)
-                case decisions: tally.addDecision(message)
-                case deadLetters: tally.addDeadLetter(message)
-                default: break
-                }
-            }
-        }
-        seen.add(messages.count, ordering: .relaxed)
-    }
-
-    func consumer(_ consumer: KafkaConsumer, didFail error: KafkaError) {
-        FileHandle.standardError.write(Data("report: \(error)\n".utf8))
-    }
-
-    /// Records read, input events read, and whether each has an outcome.
-    func progress() -> (Int, Int, Bool) {
-        let (inputs, complete) = tally.withLock { ($0.inputs.count, $0.complete) }
-        return (seen.load(ordering: .relaxed), inputs, complete)
     }
 }

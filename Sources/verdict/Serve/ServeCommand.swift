@@ -122,7 +122,8 @@ struct DriftMonitorService: Service {
     }
 }
 
-/// SIGTERM/SIGINT: graceful shutdown; a second one: commit what is safe and exit 2. SIGHUP:
+/// SIGTERM/SIGINT: graceful shutdown; a second one (more than a second later): commit what is safe
+/// and exit 2. SIGHUP:
 /// reload the model. A watchdog ends the process if shutdown overruns its deadline.
 final class SignalHandling: @unchecked Sendable {
     // Signal sources must be retained for as long as they should fire.
@@ -134,6 +135,11 @@ final class SignalHandling: @unchecked Sendable {
     private let logger: Logger
     private let signalsSeen = Atomic<Int>(0)
     private let forcedFlag = Atomic<Bool>(false)
+    /// When the first stop signal arrived (uptime nanoseconds).
+    private let firstSignalAt = Atomic<UInt64>(0)
+    /// A stop signal within this long of the first is the same request delivered twice: `timeout`
+    /// and some init processes signal both the process and its process group.
+    static let duplicateWindow: UInt64 = 1_000_000_000
 
     init(group: ServiceGroup, stream: StreamService, models: ModelManager, shutdownTimeout: Double, logger: Logger) {
         self.group = group
@@ -161,8 +167,15 @@ final class SignalHandling: @unchecked Sendable {
             try? models.reload(reason: "SIGHUP")
             return
         }
+        let now = DispatchTime.now().uptimeNanoseconds
+        let first = firstSignalAt.load(ordering: .relaxed)
+        if first != 0 && now &- first < Self.duplicateWindow {
+            logger.debug("stop signal repeated within a second: one request", metadata: [LogKey.signal: "\(signal)"])
+            return
+        }
         let count = signalsSeen.add(1, ordering: .relaxed).newValue
         if count == 1 {
+            firstSignalAt.store(now, ordering: .relaxed)
             logger.info("shutting down gracefully", metadata: [LogKey.signal: "\(signal == SIGTERM ? "SIGTERM" : "SIGINT")"])
             Task { await group.triggerGracefulShutdown() }
             // Never hang: past the deadline (and a margin for closing), stop the process.

@@ -7,26 +7,6 @@ import VerdictPipeline
 /// Reads a fixture's input, decisions and dead-letter topics from the beginning (a fresh group each
 /// time) into a ``StreamTally``: the same accounting `verdict report` does.
 enum OutcomeReader {
-    final class Collector: KafkaConsumerHandler {
-        let tally = Mutex(StreamTally())
-        let fixture: StreamFixture
-        init(_ fixture: StreamFixture) { self.fixture = fixture }
-
-        func consumer(_ consumer: KafkaConsumer, didReceive messages: [KafkaMessage]) {
-            tally.withLock { tally in
-                for message in messages {
-                    if message.topic == fixture.input {
-                        tally.addInput(message)
-                    } else if message.topic == fixture.decisions {
-                        tally.addDecision(message)
-                    } else if message.topic == fixture.deadLetters {
-                        tally.addDeadLetter(message)
-                    }
-                }
-            }
-        }
-    }
-
     /// Reads until `expected` input events each have an outcome (or `timeout`), then `settle` longer
     /// so late duplicates are counted too.
     static func read(_ fixture: StreamFixture, expected: Int, timeout: Duration = .seconds(120), settle: Duration = .seconds(1),
@@ -35,13 +15,13 @@ enum OutcomeReader {
         configuration.autoCommitInterval = nil
         if let isolation { configuration.client.properties["isolation.level"] = isolation }
         let consumer = try KafkaConsumer(configuration: configuration, logger: TestBroker.logger)
-        let collector = Collector(fixture)
+        let collector = TallyCollector(input: fixture.input, decisions: fixture.decisions, deadLetters: fixture.deadLetters)
         try consumer.subscribe(topics: [fixture.input, fixture.decisions, fixture.deadLetters])
         consumer.start(handler: collector)
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            let (inputs, complete) = collector.tally.withLock { ($0.inputs.count, $0.complete) }
-            if inputs >= expected && complete { break }
+            let progress = collector.progress()
+            if progress.inputs >= expected && progress.complete { break }
             try await Task.sleep(for: .milliseconds(100))
         }
         try await Task.sleep(for: settle)

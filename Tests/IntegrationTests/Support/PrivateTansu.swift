@@ -24,15 +24,7 @@ final class PrivateTansu: @unchecked Sendable {
         wrapper.standardOutput = FileHandle.nullDevice
         wrapper.standardError = FileHandle.nullDevice
         try wrapper.run()
-        var child: pid_t = 0
-        for _ in 0..<100 {
-            if let text = try? String(contentsOfFile: "/proc/\(wrapper.processIdentifier)/task/\(wrapper.processIdentifier)/children", encoding: .utf8),
-               let pid = pid_t(text.split(separator: " ").first ?? "") {
-                child = pid
-                break
-            }
-            usleep(20_000)
-        }
+        let child = childPID(of: wrapper)
         brokerPID = child
         guard child > 0 else {
             wrapper.terminate()

@@ -47,15 +47,7 @@ final class ServiceProcess: @unchecked Sendable {
         wrapper.standardOutput = log
         wrapper.standardError = log
         try wrapper.run()
-        var child: pid_t = 0
-        for _ in 0..<200 {
-            if let text = try? String(contentsOfFile: "/proc/\(wrapper.processIdentifier)/task/\(wrapper.processIdentifier)/children", encoding: .utf8),
-               let found = pid_t(text.split(separator: " ").first ?? "") {
-                child = found
-                break
-            }
-            usleep(10_000)
-        }
+        let child = childPID(of: wrapper)
         pid = child
         guard child > 0 else {
             wrapper.terminate()
@@ -218,7 +210,7 @@ struct StreamFixture {
           rules: \(root)/config/rules.yaml
         pipeline:
           guarantee: \(guarantee)
-          shutdown_timeout: 10s
+        \(pipeline.contains { $0.hasPrefix("shutdown_timeout") } ? "" : "  shutdown_timeout: 10s")
         \(pipeline.map { "  " + $0 }.joined(separator: "\n"))
         sidecar:
           host: 127.0.0.1

@@ -69,6 +69,20 @@ enum TestBroker {
     }
 }
 
+/// The PID of the process a `timeout` wrapper runs (signals meant for the program go to it), or 0
+/// when it did not appear within about two seconds.
+func childPID(of wrapper: Process) -> pid_t {
+    let pid = wrapper.processIdentifier
+    for _ in 0..<200 {
+        if let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8),
+           let child = pid_t(text.split(separator: " ").first ?? "") {
+            return child
+        }
+        usleep(10_000)
+    }
+    return 0
+}
+
 /// Polls `condition` until it holds or `timeout` passes.
 func eventually(
     timeout: Duration,
