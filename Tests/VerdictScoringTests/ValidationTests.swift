@@ -92,12 +92,29 @@ struct ValidationTests {
         #expect(Timestamps.rfc3339(Timestamps.parse("1999-12-31T23:59:59.999Z")!) == "1999-12-31T23:59:59.999Z")
     }
 
-    @Test("numbers parse exactly", arguments: ["12.5", "0.1", "1e3", "-0.0", "123456789.987654321", "4.9e-324", "1.7976931348623157e308", "2.2250738585072014e-308"])
+    @Test("numbers parse exactly", arguments: [
+        "12.5", "0.1", "1e3", "-0.0", "0", "-7", "123456789.987654321", "4.9e-324", "1.7976931348623157e308",
+        "2.2250738585072014e-308", "9007199254740993", "12345678901234567890123", "0.000000000000000000000000001234",
+        "1E+2", "1e-2", "99999999999999999999e-20", "3.14159265358979323846264338327950288",
+    ])
     func numbers(_ text: String) {
-        Array(text.utf8).withUnsafeBytes { bytes in
-            let end = FastNumber.scan(bytes, from: 0)
-            #expect(end == bytes.count)
-            #expect(FastNumber.value(bytes, 0, end!).bitPattern == Double(text)!.bitPattern)
+        Array(text.utf8).withUnsafeBufferPointer { bytes in
+            #expect(FastNumber.scan(UnsafeRawBufferPointer(bytes), from: 0) == bytes.count)
+            let parsed = FastNumber.parse(bytes.baseAddress!, count: bytes.count, from: 0)
+            #expect(parsed?.end == bytes.count)
+            #expect(parsed?.value.bitPattern == Double(text)!.bitPattern)
+        }
+    }
+
+    @Test("strings that are not JSON numbers are refused, and a number ends where the grammar says",
+          arguments: ["-", "01", "1.", ".5", "1e", "1e+", "+1", "--1", "1.e3", "NaN", "Infinity", "0x10"])
+    func notNumbers(_ text: String) {
+        Array(text.utf8).withUnsafeBufferPointer { bytes in
+            let scanned = FastNumber.scan(UnsafeRawBufferPointer(bytes), from: 0)
+            let parsed = FastNumber.parse(bytes.baseAddress!, count: bytes.count, from: 0)
+            // "01" and "0x10" are a valid number ("0") followed by junk: both must stop after the 0.
+            #expect(scanned == parsed?.end)
+            #expect(scanned == nil || scanned! < bytes.count)
         }
     }
 

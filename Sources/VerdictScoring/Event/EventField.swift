@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The fields of the transaction event contract, v1 (docs/contracts.md).
 public enum EventField: Int, Sendable, Hashable, CaseIterable {
     case schemaVersion, transactionID, eventTime, cardID, amount, currency, amountUSD, merchantID
@@ -55,33 +49,57 @@ public enum EventField: Int, Sendable, Hashable, CaseIterable {
         }
     }
 
-    /// Looks a member name up without allocating: a perfect-enough hash of length and two bytes
-    /// picks one candidate, which a memcmp confirms.
+    /// Looks a member name up without allocating or touching memory other than the key: the
+    /// length picks at most two candidates, whose names are compared as 4- or 8-byte words against
+    /// constants (little-endian; overlapping loads cover odd lengths). A table-driven lookup spent
+    /// more time chasing pointers than the rest of the member. `EventFieldTests` checks every
+    /// constant against the name it stands for.
     @inline(__always)
     static func lookup(_ key: UnsafeRawBufferPointer) -> EventField? {
         let n = key.count
-        guard n >= 4, n <= 24 else { return nil }
-        let slot = (n &* 31 &+ Int(key[0]) &* 7 &+ Int(key[n - 1])) & (table.count - 1)
-        let candidate = table[slot]
-        guard candidate >= 0 else { return nil }
-        let name = names[Int(candidate)]
-        guard name.count == n else { return nil }
-        return name.withUnsafeBytes { memcmp($0.baseAddress!, key.baseAddress!, n) == 0 } ? EventField(rawValue: Int(candidate)) : nil
-    }
-
-    private static let names: [[UInt8]] = allCases.map { Array($0.name.utf8) }
-
-    /// Slot -> field index (-1 empty); built so that no two fields share a slot.
-    private static let table: [Int8] = {
-        var table = [Int8](repeating: -1, count: 256)
-        for field in allCases {
-            let b = Array(field.name.utf8)
-            let slot = (b.count &* 31 &+ Int(b[0]) &* 7 &+ Int(b[b.count - 1])) & 255
-            precondition(table[slot] == -1, "event field hash collision: \(field.name)")
-            table[slot] = Int8(field.rawValue)
+        guard n >= 6, n <= 22, let p = key.baseAddress else { return nil }
+        @inline(__always) func w32(_ at: Int) -> UInt32 { UInt32(littleEndian: p.loadUnaligned(fromByteOffset: at, as: UInt32.self)) }
+        @inline(__always) func w64(_ at: Int) -> UInt64 { UInt64(littleEndian: p.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
+        switch n {
+        case 6:
+            if w32(0) == 0x756F_6D61 && w32(2) == 0x746E_756F { return .amount }  // amount
+        case 7:
+            if w32(0) == 0x6472_6163 && w32(3) == 0x6469_5F64 { return .cardID }  // card_id
+            if w32(0) == 0x6E61_6863 && w32(3) == 0x6C65_6E6E { return .channel }  // channel
+        case 8:
+            if w64(0) == 0x7963_6E65_7272_7563 { return .currency }  // currency
+            if w64(0) == 0x6564_7574_6974_616C { return .latitude }  // latitude
+        case 9:
+            if w64(0) == 0x6475_7469_676E_6F6C && w64(1) == 0x6564_7574_6967_6E6F { return .longitude }  // longitude
+        case 10:
+            if w64(0) == 0x6974_5F74_6E65_7665 && w64(2) == 0x656D_6974_5F74_6E65 { return .eventTime }  // event_time
+            if w64(0) == 0x755F_746E_756F_6D61 && w64(2) == 0x6473_755F_746E_756F { return .amountUSD }  // amount_usd
+        case 11:
+            if w64(0) == 0x746E_6168_6372_656D && w64(3) == 0x6469_5F74_6E61_6863 { return .merchantID }  // merchant_id
+            if w64(0) == 0x6D75_6E5F_6472_6163 && w64(3) == 0x7265_626D_756E_5F64 { return .cardNumber }  // card_number
+        case 12:
+            if w64(0) == 0x756F_635F_6472_6163 && w64(4) == 0x7972_746E_756F_635F { return .cardCountry }  // card_country
+        case 13:
+            if w64(0) == 0x6567_615F_6472_6163 && w64(5) == 0x7379_6164_5F65_6761 { return .cardAgeDays }  // card_age_days
+        case 14:
+            if w64(0) == 0x765F_616D_6568_6373 && w64(6) == 0x6E6F_6973_7265_765F { return .schemaVersion }  // schema_version
+            if w64(0) == 0x7463_6173_6E61_7274 && w64(6) == 0x6469_5F6E_6F69_7463 { return .transactionID }  // transaction_id
+        case 16:
+            if w64(0) == 0x746E_6168_6372_656D && w64(8) == 0x7972_746E_756F_635F { return .merchantCountry }  // merchant_country
+            if w64(0) == 0x725F_7765_6E5F_7369 && w64(8) == 0x746E_6569_7069_6365 { return .isNewRecipient }  // is_new_recipient
+        case 17:
+            if w64(0) == 0x746E_6168_6372_656D && w64(8) == 0x726F_6765_7461_635F && w64(9) == 0x7972_6F67_6574_6163 { return .merchantCategory }  // merchant_category
+        case 18:
+            if w64(0) == 0x5F79_7274_6E75_6F63 && w64(8) == 0x6F63_735F_6B73_6972 && w64(10) == 0x6572_6F63_735F_6B73 { return .countryRiskScore }  // country_risk_score
+        case 21:
+            if w64(0) == 0x7463_6173_6E61_7274 && w64(8) == 0x7361_6C5F_736E_6F69 && w64(13) == 0x6834_325F_7473_616C { return .transactionsLast24h }  // transactions_last_24h
+        case 22:
+            if w64(0) == 0x6E61_7274_5F67_7661 && w64(8) == 0x5F6E_6F69_7463_6173 && w64(14) == 0x746E_756F_6D61_5F6E { return .averageTransactionAmount }  // avg_transaction_amount
+        default:
+            break
         }
-        return table
-    }()
+        return nil
+    }
 
     /// The member name as JSON Pointer.
     public var path: String { "/" + name }

@@ -131,8 +131,9 @@ public struct EventValidator: Sendable {
                 add(.invalidFormat, .merchantCategory, "must be a 4-digit merchant category code (ISO 18245)")
             }
         }
-        for (field, range) in [(EventField.merchantCountry, event.merchantCountry), (.cardCountry, event.cardCountry)] {
-            guard let range else { continue }
+        // Two calls, not a loop over an array literal: the array was allocated per event.
+        func checkCountry(_ field: EventField, _ range: TextRange?) {
+            guard let range else { return }
             let text = Self.unescaped(range, record)
             if text.count != 2 || !text.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
                 add(.invalidFormat, field, "must be an ISO 3166-1 alpha-2 code of two upper-case letters")
@@ -140,6 +141,8 @@ public struct EventValidator: Sendable {
                 add(.unknownCountry, field, "is not an ISO 3166-1 country code")
             }
         }
+        checkCountry(.merchantCountry, event.merchantCountry)
+        checkCountry(.cardCountry, event.cardCountry)
         if let channel = event.channelText {
             let text = Self.unescaped(channel, record)
             if let value = Self.channels.first(where: { $0.0.elementsEqual(text) })?.1 {
