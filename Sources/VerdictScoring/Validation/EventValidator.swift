@@ -63,9 +63,10 @@ public struct EventValidator: Sendable {
             add(.unsupportedSchemaVersion, .schemaVersion, "schema_version \(version) is not supported; this build reads version 1")
         }
         if let id = event.transactionID {
-            let text = Self.unescaped(id, record)
-            if text.isEmpty || text.count > 64 || !text.allSatisfy(Self.isIDCharacter) {
-                add(.invalidFormat, .transactionID, "must be 1-64 characters of A-Z a-z 0-9 _ . : -")
+            Self.withText(id, record) { text in
+                if text.isEmpty || text.count > 64 || !text.allSatisfy(Self.isIDCharacter) {
+                    add(.invalidFormat, .transactionID, "must be 1-64 characters of A-Z a-z 0-9 _ . : -")
+                }
             }
         }
         if let time = event.eventTimeText {
@@ -82,24 +83,26 @@ public struct EventValidator: Sendable {
             }
         }
         if let card = event.cardID {
-            let text = Self.unescaped(card, record)
-            if text.isEmpty || text.count > 64 || text.contains(where: { $0 <= 0x20 || $0 == 0x7F }) {
-                add(.invalidFormat, .cardID, "must be a token of 1-64 printable characters without spaces")
-            } else if PANMasking.looksLikePAN(text) {
-                add(.panNotAllowed, .cardID, "looks like a card number; send a token, never the PAN")
+            Self.withText(card, record) { text in
+                if text.isEmpty || text.count > 64 || text.contains(where: { $0 <= 0x20 || $0 == 0x7F }) {
+                    add(.invalidFormat, .cardID, "must be a token of 1-64 printable characters without spaces")
+                } else if PANMasking.looksLikePAN(text) {
+                    add(.panNotAllowed, .cardID, "looks like a card number; send a token, never the PAN")
+                }
             }
         }
         var rate: Double??  // nil: unknown; .some(nil): accepted without a rate
         if let currency = event.currency {
-            let text = Self.unescaped(currency, record)
-            if text.count != 3 || !text.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
-                add(.invalidFormat, .currency, "must be an ISO 4217 code of three upper-case letters")
-            } else {
-                let entry = rates[Self.currencyIndex(text)!]
-                if entry.isNaN {
-                    add(.unknownCurrency, .currency, "is not an accepted currency")
+            Self.withText(currency, record) { text in
+                if text.count != 3 || !text.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
+                    add(.invalidFormat, .currency, "must be an ISO 4217 code of three upper-case letters")
                 } else {
-                    rate = .some(entry < 0 ? nil : entry)
+                    let entry = rates[Self.currencyIndex(text)!]
+                    if entry.isNaN {
+                        add(.unknownCurrency, .currency, "is not an accepted currency")
+                    } else {
+                        rate = .some(entry < 0 ? nil : entry)
+                    }
                 }
             }
         }
@@ -124,31 +127,34 @@ public struct EventValidator: Sendable {
             }
         }
         if let mcc = event.merchantCategory {
-            let text = Self.unescaped(mcc, record)
-            if text.count == 4 && text.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
-                event.merchantCategoryCode = text.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
-            } else {
-                add(.invalidFormat, .merchantCategory, "must be a 4-digit merchant category code (ISO 18245)")
+            Self.withText(mcc, record) { text in
+                if text.count == 4 && text.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
+                    event.merchantCategoryCode = text.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+                } else {
+                    add(.invalidFormat, .merchantCategory, "must be a 4-digit merchant category code (ISO 18245)")
+                }
             }
         }
         // Two calls, not a loop over an array literal: the array was allocated per event.
         func checkCountry(_ field: EventField, _ range: TextRange?) {
             guard let range else { return }
-            let text = Self.unescaped(range, record)
-            if text.count != 2 || !text.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
-                add(.invalidFormat, field, "must be an ISO 3166-1 alpha-2 code of two upper-case letters")
-            } else if !ISOCountries.contains(text[0], text[1]) {
-                add(.unknownCountry, field, "is not an ISO 3166-1 country code")
+            Self.withText(range, record) { text in
+                if text.count != 2 || !text.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
+                    add(.invalidFormat, field, "must be an ISO 3166-1 alpha-2 code of two upper-case letters")
+                } else if !ISOCountries.contains(text[0], text[1]) {
+                    add(.unknownCountry, field, "is not an ISO 3166-1 country code")
+                }
             }
         }
         checkCountry(.merchantCountry, event.merchantCountry)
         checkCountry(.cardCountry, event.cardCountry)
         if let channel = event.channelText {
-            let text = Self.unescaped(channel, record)
-            if let value = Self.channels.first(where: { $0.0.elementsEqual(text) })?.1 {
-                event.channel = value
-            } else {
-                add(.unknownChannel, .channel, "must be one of \(Channel.allCases.map(\.rawValue).joined(separator: ", "))")
+            Self.withText(channel, record) { text in
+                if let value = Self.channels.first(where: { $0.0.elementsEqual(text) })?.1 {
+                    event.channel = value
+                } else {
+                    add(.unknownChannel, .channel, "must be one of \(Channel.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
             }
         }
         if let merchant = event.merchantID, merchant.count == 0 {
@@ -162,21 +168,12 @@ public struct EventValidator: Sendable {
         if let longitude = event.longitude, !(-180...180).contains(longitude) { add(.outOfRange, .longitude, "must be between -180 and 180") }
     }
 
-    /// The bytes of a string value with escapes decoded: the record's own bytes when there are no
-    /// escapes (no copy), a decoded copy otherwise.
-    static func unescaped(_ range: TextRange, _ record: UnsafeRawBufferPointer) -> Text {
-        range.escaped ? Text(copy: Array(range.string(in: record).utf8)) : Text(view: range.raw(in: record))
-    }
-
-    /// A string value's bytes, borrowed from the record or (rarely) decoded into a copy.
-    struct Text: RandomAccessCollection {
-        private let view: UnsafeRawBufferPointer?
-        private let copy: [UInt8]
-        init(view: UnsafeRawBufferPointer) { self.view = view; self.copy = [] }
-        init(copy: [UInt8]) { self.view = nil; self.copy = copy }
-        var startIndex: Int { 0 }
-        var endIndex: Int { view?.count ?? copy.count }
-        subscript(position: Int) -> UInt8 { view?[position] ?? copy[position] }
+    /// Runs `body` over the bytes of a string value with escapes decoded: the record's own bytes
+    /// when there are no escapes (no copy, the common case), a decoded copy otherwise.
+    @inline(__always)
+    static func withText<R>(_ range: TextRange, _ record: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        guard range.escaped else { return body(range.raw(in: record)) }
+        return Array(range.string(in: record).utf8).withUnsafeBytes(body)
     }
 
     private static let channels: [([UInt8], Channel)] = Channel.allCases.map { (Array($0.rawValue.utf8), $0) }

@@ -32,9 +32,14 @@ struct BenchLatency: AsyncParsableCommand {
     final class Clocks: @unchecked Sendable {
         /// Send time (ns, monotonic) by producer id; then by input (partition, offset) once delivered.
         let sent = Mutex<[UInt64: UInt64]>([:])
-        let byOffset = Mutex<[Int64: UInt64]>([:])
-        /// Outcomes consumed before their input's delivery report was handled (arrival time).
-        let early = Mutex<[Int64: UInt64]>([:])
+        /// Send times of delivered inputs by (partition, offset), and arrival times of outcomes
+        /// consumed before their input's delivery report was handled. One lock over both: with two,
+        /// a report and its outcome racing each other could each miss the other and lose the event.
+        let pending = Mutex<Pending>(Pending())
+        struct Pending {
+            var sentByOffset: [Int64: UInt64] = [:]
+            var early: [Int64: UInt64] = [:]
+        }
         let latencies = Mutex<[Double]>([])
         let outcomes = Atomic<Int>(0)
         let warmupIDs: UInt64
@@ -64,11 +69,12 @@ struct BenchLatency: AsyncParsableCommand {
                 guard let source else { continue }
                 clocks.outcomes.add(1, ordering: .relaxed)
                 let key = Clocks.key(partition: source.partition, offset: source.offset)
-                if let sent = clocks.byOffset.withLock({ $0.removeValue(forKey: key) }) {
-                    measured.append(Double(arrived &- sent) / 1e6)
-                } else {
-                    clocks.early.withLock { $0[key] = arrived }
+                let sent: UInt64? = clocks.pending.withLock { pending in
+                    if let sent = pending.sentByOffset.removeValue(forKey: key) { return sent }
+                    pending.early[key] = arrived
+                    return nil
                 }
+                if let sent { measured.append(Double(arrived &- sent) / 1e6) }
             }
             clocks.latencies.withLock { $0.append(contentsOf: measured) }
         }
@@ -88,11 +94,12 @@ struct BenchLatency: AsyncParsableCommand {
                 guard let offset = report.offset, let sent = clocks.sent.withLock({ $0.removeValue(forKey: report.id) }) else { return }
                 guard report.id >= clocks.warmupIDs else { return }
                 let key = Clocks.key(partition: report.partition, offset: offset)
-                if let arrived = clocks.early.withLock({ $0.removeValue(forKey: key) }) {
-                    clocks.latencies.withLock { $0.append(Double(arrived &- sent) / 1e6) }
-                } else {
-                    clocks.byOffset.withLock { $0[key] = sent }
+                let arrived: UInt64? = clocks.pending.withLock { pending in
+                    if let arrived = pending.early.removeValue(forKey: key) { return arrived }
+                    pending.sentByOffset[key] = sent
+                    return nil
                 }
+                if let arrived { clocks.latencies.withLock { $0.append(Double(arrived &- sent) / 1e6) } }
             }
         )
         try await producer.checkTopics([input])
@@ -138,7 +145,7 @@ struct BenchLatency: AsyncParsableCommand {
         _ = await consumer.close(timeout: .seconds(10))
 
         let latencies = clocks.latencies.withLock { $0 }
-        let missing = clocks.byOffset.withLock { $0.count }
+        let missing = clocks.pending.withLock { $0.sentByOffset.count }
         let p = Percentiles.of(latencies, [0.5, 0.9, 0.99, 0.999, 1])
         print(String(format: "latency: %d events at %.0f/s offered (%.0f/s achieved), %d measured after %.0f s warm-up", total, rate, achieved, latencies.count, warmup))
         print(String(format: "latency: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms (produce call -> \(baseline ? "event consumed, broker only" : "outcome consumed downstream"))", p[0], p[1], p[2], p[3], p[4]))
