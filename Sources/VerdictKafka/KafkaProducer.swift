@@ -57,7 +57,6 @@ public final class KafkaProducer: Sendable {
             onStatistics: onStatistics,
             onDelivery: { message in
                 deliveryReports(KafkaDeliveryReport(message))
-                if shared.waiters.load(ordering: .relaxed) > 0 { shared.deliverySignal.broadcast() }
             }
         )
         let properties = try configuration.librdkafkaProperties()
@@ -67,7 +66,11 @@ public final class KafkaProducer: Sendable {
         let handle = self.handle
         pollThread = Mutex(DedicatedThread(name: "verdict-dr") {
             while shared.running.load(ordering: .relaxed) {
-                rd_kafka_poll(handle.pointer, 100)
+                // Waiters wake once per served batch of reports, not once per report: a wake-up per
+                // report cost a context switch per record when the relay waited at its bound.
+                if rd_kafka_poll(handle.pointer, 100) > 0 && shared.waiters.load(ordering: .relaxed) > 0 {
+                    shared.deliverySignal.broadcast()
+                }
             }
         })
         logger.info("kafka producer created", metadata: [

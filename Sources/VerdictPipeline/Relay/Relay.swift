@@ -9,8 +9,12 @@ public import VerdictKafka
 ///   watermark, so a crash re-delivers anything not yet published and skips nothing.
 /// - A failed delivery is retried (up to ``Configuration/maxDeliveryAttempts``); past that the
 ///   partition stops advancing and the failure is reported: it is never committed past.
-/// - In-flight records are bounded: past ``Configuration/maxInFlight`` the consumer pauses its
-///   partitions, and resumes them below ``Configuration/resumeBelow``.
+/// - In-flight records are bounded: past ``Configuration/maxInFlight`` the poll thread waits for
+///   acknowledgements until fewer than ``Configuration/resumeBelow`` are in flight. Only if that
+///   takes longer than ``Configuration/pauseAfter`` (a stalled broker) does the consumer pause its
+///   partitions, resuming them below ``Configuration/resumeBelow``: librdkafka drops a paused
+///   partition's prefetched records and fetches them again on resume, a broker round trip per
+///   pause that capped throughput when the relay paused at every bound.
 /// - On revoke, in-flight work of the revoked partitions is drained (bounded by
 ///   ``Configuration/revokeDrainTimeout``), offsets stored, and the consumer commits before release.
 public final class Relay: KafkaConsumerHandler, Sendable {
@@ -24,12 +28,19 @@ public final class Relay: KafkaConsumerHandler, Sendable {
         public var maxDeliveryAttempts: Int
         /// How long a revoke waits for in-flight records of the revoked partitions. Default 5 s.
         public var revokeDrainTimeout: Duration
+        /// How long the poll thread waits at the bound for acknowledgements before it pauses the
+        /// partitions instead. Rebalance callbacks wait at most this long. Default 1 s.
+        public var pauseAfter: Duration
 
-        public init(maxInFlight: Int = 20_000, resumeBelow: Int? = nil, maxDeliveryAttempts: Int = 5, revokeDrainTimeout: Duration = .seconds(5)) {
+        public init(
+            maxInFlight: Int = 20_000, resumeBelow: Int? = nil, maxDeliveryAttempts: Int = 5,
+            revokeDrainTimeout: Duration = .seconds(5), pauseAfter: Duration = .seconds(1)
+        ) {
             self.maxInFlight = maxInFlight
             self.resumeBelow = resumeBelow ?? maxInFlight / 2
             self.maxDeliveryAttempts = maxDeliveryAttempts
             self.revokeDrainTimeout = revokeDrainTimeout
+            self.pauseAfter = pauseAfter
         }
     }
 
@@ -138,10 +149,30 @@ public final class Relay: KafkaConsumerHandler, Sendable {
             send(outputs[index], id: id, producer: producer)
         }
         observer?.relay(processed: messages.count, seconds: (clock.now - started).seconds)
-        if inFlight >= configuration.maxInFlight && !paused.exchange(true, ordering: .relaxed) {
-            pauseAll(consumer)
-            state.withLock { $0.counters.pauses += 1 }
+        if inFlight >= configuration.maxInFlight {
             observer?.relay(inFlight: inFlight, paused: true)
+            if let remaining = waitForAcknowledgements(producer, consumer) {
+                observer?.relay(inFlight: remaining, paused: false)
+            } else if !paused.exchange(true, ordering: .relaxed) {
+                pauseAll(consumer)
+                state.withLock { $0.counters.pauses += 1 }
+            }
+        }
+    }
+
+    /// Waits on the poll thread until fewer than `resumeBelow` records are in flight (returns how
+    /// many are), or `pauseAfter` passes or the relay stops accepting (returns nil).
+    private func waitForAcknowledgements(_ producer: KafkaProducer, _ consumer: KafkaConsumer) -> Int? {
+        let clock = ContinuousClock()
+        let deadline = clock.now + configuration.pauseAfter
+        while true {
+            resendFailed()
+            storeCompletedOffsets(consumer)
+            let inFlight = state.withLock { $0.tracker.inFlight }
+            if inFlight < configuration.resumeBelow { return inFlight }
+            guard clock.now < deadline, accepting.load(ordering: .relaxed) else { return nil }
+            // Returns at the next delivery report (or after 20 ms).
+            producer.waitForQueueSpace(timeout: .milliseconds(20))
         }
     }
 
