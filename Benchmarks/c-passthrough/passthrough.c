@@ -1,7 +1,7 @@
 /*
  * The peer `verdict bench passthrough` is measured against: a plain C consume -> produce pipe over
  * librdkafka with the same client settings (idempotent producer, lz4, linger 5 ms, cooperative-sticky
- * consumer, batches via rd_kafka_consume_batch_queue) and no offset bookkeeping beyond auto commit.
+ * consumer, fetch.queue.backoff.ms 20, batches via rd_kafka_consume_batch_queue) and no offset bookkeeping beyond auto commit.
  *
  *   cc -O2 -o .build/c-passthrough Benchmarks/c-passthrough/passthrough.c $(pkg-config --cflags --libs rdkafka)
  *   .build/c-passthrough BROKERS INPUT OUTPUT COUNT [producer.property=value ...]
@@ -65,6 +65,7 @@ int main(int argc, char **argv) {
     set(cc, "auto.offset.reset", "earliest");
     set(cc, "session.timeout.ms", "6000");
     set(cc, "partition.assignment.strategy", "cooperative-sticky");
+    set(cc, "fetch.queue.backoff.ms", "20");  /* as Verdict's consumer sets it */
     rd_kafka_t *consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof err);
     if (!consumer) { fprintf(stderr, "%s\n", err); return 1; }
     rd_kafka_poll_set_consumer(consumer);

@@ -15,6 +15,15 @@ struct KafkaConfigurationTests {
         #expect(properties["bootstrap.servers"] == "localhost:9092")
         #expect(properties["auto.offset.reset"] == "earliest")
         #expect(properties["enable.auto.commit"] == "true")
+        // librdkafka's 1 s default idles a consumer that processes more slowly than it fetches.
+        #expect(properties["fetch.queue.backoff.ms"] == "20")
+    }
+
+    @Test("a pass-through property overrides a default")
+    func passThroughOverrides() throws {
+        var configuration = KafkaConsumerConfiguration()
+        configuration.client.properties["fetch.queue.backoff.ms"] = "250"
+        #expect(try configuration.librdkafkaProperties()["fetch.queue.backoff.ms"] == "250")
     }
 
     @Test("disabling auto commit turns it off in librdkafka")

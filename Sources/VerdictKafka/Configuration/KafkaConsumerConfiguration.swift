@@ -40,6 +40,13 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
     public var maxBatchSize: Int
     /// How long the poll thread waits for the first message of a batch. Default 100 ms.
     public var pollTimeout: Duration
+    /// `fetch.queue.backoff.ms`: how long librdkafka waits before fetching again for partitions
+    /// whose local queue passed its thresholds (`queued.min.messages`, `queued.max.messages.kbytes`).
+    /// Default 20 ms. librdkafka's own default (1 s) idles a consumer that processes more slowly
+    /// than it fetches. The consumer drains its queue in a fraction of the backoff and then waits
+    /// out the rest, which held the relay to 140k msgs/s on the development broker; at 20 ms it
+    /// moved 320k.
+    public var fetchQueueBackoff: Duration
 
     public init(
         client: KafkaClientConfiguration = KafkaClientConfiguration(),
@@ -51,7 +58,8 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
         autoCommitInterval: Duration? = .seconds(1),
         readCommitted: Bool = true,
         maxBatchSize: Int = 1000,
-        pollTimeout: Duration = .milliseconds(100)
+        pollTimeout: Duration = .milliseconds(100),
+        fetchQueueBackoff: Duration = .milliseconds(20)
     ) {
         self.client = client
         self.groupID = groupID
@@ -63,6 +71,7 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
         self.readCommitted = readCommitted
         self.maxBatchSize = maxBatchSize
         self.pollTimeout = pollTimeout
+        self.fetchQueueBackoff = fetchQueueBackoff
     }
 
     /// The librdkafka properties, secrets resolved, pass-through applied last.
@@ -87,6 +96,7 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
         }
         result["isolation.level"] = readCommitted ? "read_committed" : "read_uncommitted"
         result["enable.partition.eof"] = "false"
+        result["fetch.queue.backoff.ms"] = String(fetchQueueBackoff.milliseconds)
         result.merge(client.properties) { _, passThrough in passThrough }
         return result
     }

@@ -23,7 +23,7 @@ struct BenchForest: AsyncParsableCommand {
         let result = ForestBenchmark.run(forest: forest, table: table, maxThreads: threads ?? ForestWorkerPool.coreCount, seconds: seconds)
         if json {
             let batch = result.batchRowsPerSecond.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\(Int($0.value))" }.joined(separator: ",")
-            print(#"{"model":"\#(forest.info.source)","trees":\#(forest.trees.count),"single_row_p50_us":\#(String(format: "%.3f", result.p50)),"single_row_p99_us":\#(String(format: "%.3f", result.p99)),"batch_rows_per_s":{\#(batch)},"ns_per_tree_row":\#(String(format: "%.3f", result.nsPerTreeRow))}"#)
+            print(#"{"model":"\#(forest.info.source)","trees":\#(forest.trees.count),"single_row_p50_us":\#(String(format: "%.3f", result.p50)),"single_row_p99_us":\#(String(format: "%.3f", result.p99)),"batch_rows_per_s":{\#(batch)},"ns_per_tree_row":\#(String(format: "%.3f", result.nsPerTreeRow)),"treeshap_p50_us":\#(result.explain.map { String(format: "%.1f", $0.p50) } ?? "null")}"#)
         } else {
             print("model: \(forest.info.source) (\(forest.trees.count) trees, max depth \(forest.statistics.maxDepth), \(table.rowCount) rows)")
             print(String(format: "single row: p50 %.2f µs, p99 %.2f µs", result.p50, result.p99))
@@ -31,6 +31,9 @@ struct BenchForest: AsyncParsableCommand {
                 print(String(format: "batch, %d thread%@: %.0f rows/s", threads, threads == 1 ? "" : "s", rate))
             }
             print(String(format: "ns per tree per row (1 thread): %.2f", result.nsPerTreeRow))
+            if let explain = result.explain {
+                print(String(format: "TreeSHAP, one row (all contributions): p50 %.1f µs, p99 %.1f µs", explain.p50, explain.p99))
+            }
         }
     }
 }
@@ -41,6 +44,9 @@ enum ForestBenchmark {
         var p99: Double
         var batchRowsPerSecond: [Int: Double]
         var nsPerTreeRow: Double
+        /// TreeSHAP for one row (all features' contributions), p50 and p99 in µs; nil when the
+        /// model records no covers.
+        var explain: (p50: Double, p99: Double)?
     }
 
     static func run(forest: Forest, table: FeatureTable, maxThreads: Int, seconds: Double) -> Result {
@@ -94,7 +100,27 @@ enum ForestBenchmark {
             }
         }
         let nsPerTreeRow = 1e9 / (rates[1]! * Double(forest.trees.count))
-        return Result(p50: p50, p99: p99, batchRowsPerSecond: rates, nsPerTreeRow: nsPerTreeRow)
+        return Result(p50: p50, p99: p99, batchRowsPerSecond: rates, nsPerTreeRow: nsPerTreeRow, explain: explainLatency(forest, table))
+    }
+
+    /// TreeSHAP per row, timed one call at a time over the table (a warm-up pass first).
+    static func explainLatency(_ forest: Forest, _ table: FeatureTable) -> (p50: Double, p99: Double)? {
+        guard forest.explainable else { return nil }
+        let clock = ContinuousClock()
+        let count = min(table.rowCount, 2_000)
+        let rows = (0..<count).map { r in Array(table.values[(r * table.featureCount)..<((r + 1) * table.featureCount)]) }
+        var samples: [Double] = []
+        for pass in 0..<2 {
+            for row in rows {
+                let start = clock.now
+                let contributions = try? forest.contributions(row)
+                let elapsed = clock.now - start
+                precondition(contributions != nil, "explainable model refused a row")
+                if pass == 1 { samples.append(elapsed.microseconds) }
+            }
+        }
+        samples.sort()
+        return (samples[samples.count / 2], samples[samples.count * 99 / 100])
     }
 }
 
