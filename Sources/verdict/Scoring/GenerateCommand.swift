@@ -21,7 +21,9 @@ struct GenerateCommand: AsyncParsableCommand {
     @Option(help: "Events per second (0 = as fast as possible).") var rate: Double = 0
     @Option(name: .customLong("invalid-fraction"), help: "Share of events made invalid (0..1).") var invalidFraction: Double = 0
     @Option(help: "Random seed: the same seed gives the same events.") var seed: UInt64 = 42
-    @Option(help: "First event time in file mode (RFC 3339); default 30 days ago. Kafka mode stamps events with the current time.") var start: String?
+    @Option(help: "First event time in file mode (RFC 3339); default 30 days ago. Kafka mode stamps events with the current time (see --as-of).") var start: String?
+    @Option(name: .customLong("as-of"), help: "Kafka mode: stamp events as if generation began at this RFC 3339 time (the wall clock shifted by a fixed offset). Benchmarks use it so every run sees the same time of day: the late-night rule and hour_of_day change the decision mix, and with it how many events are explained. Keep it within the service's max_event_age.")
+    var asOf: String?
     @Option(help: "Mean seconds between events in file mode.") var spacing: Double = 1
     @Option(help: "Distinct cards.") var cards: Int = 20_000
 
@@ -30,6 +32,11 @@ struct GenerateCommand: AsyncParsableCommand {
             throw ValidationError("give either --brokers and --topic (Kafka) or --output (file)")
         }
         guard (0...1).contains(invalidFraction) else { throw ValidationError("--invalid-fraction must be between 0 and 1") }
+        if let asOf {
+            guard output == nil else { throw ValidationError("--as-of is for Kafka mode; file mode takes --start") }
+            guard let time = Timestamps.parse(asOf) else { throw ValidationError("--as-of '\(asOf)' is not an RFC 3339 time") }
+            guard time <= Date().timeIntervalSince1970 else { throw ValidationError("--as-of '\(asOf)' is in the future; the service refuses events more than max_clock_skew ahead") }
+        }
     }
 
     func run() async throws {
@@ -77,6 +84,8 @@ struct GenerateCommand: AsyncParsableCommand {
         let clock = ContinuousClock()
         let started = clock.now
         let box2 = GeneratorBox(generator)
+        // Zero unless --as-of: then every event time is shifted back by the same amount.
+        let offset = asOf.flatMap(Timestamps.parse).map { $0 - Date().timeIntervalSince1970 } ?? 0
         try await CommandSupport.onDedicatedThread {
             for i in 0..<count {
                 if rate > 0 {
@@ -85,7 +94,7 @@ struct GenerateCommand: AsyncParsableCommand {
                     let wait = clock.now.duration(to: due)
                     if wait > .microseconds(50) { Thread.sleep(forTimeInterval: wait.seconds) }
                 }
-                let event = box2.generator.next(now: Date().timeIntervalSince1970)
+                let event = box2.generator.next(now: Date().timeIntervalSince1970 + offset)
                 try producer.sendBlocking(KafkaProducerRecord(topic: topic, key: event.key, value: event.value), id: UInt64(i), timeout: .seconds(60))
             }
         }

@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+import VerdictKafka
+import VerdictScoring
+
+/// `verdict generate --as-of`: benchmarks pin the time of day of the traffic they generate, because
+/// the decision mix (and so the share of events explained) depends on it.
+@Suite("verdict generate (command)", .serialized, .enabled(if: TestBroker.enabled))
+struct GenerateCommandTests {
+    @Test("--as-of stamps every event from that time on, keyed by card, all valid")
+    func asOf() async throws {
+        let brokers = try TestBroker.brokers()
+        let topic = TestBroker.uniqueTopic("generate")
+        try await TestBroker.createTopic(topic, partitions: 2, brokers: brokers)
+        // Two days ago at 14:00 UTC: inside the default max_event_age, and not late at night.
+        let day = (Date().timeIntervalSince1970 / 86_400).rounded(.down) * 86_400 - 2 * 86_400
+        let asOf = day + 14 * 3600
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        process.arguments = ["-k", "5", "120", try ServiceProcess.binary(), "generate", "--brokers", brokers, "--topic", topic,
+                             "--count", "200", "--seed", "7", "--as-of", Timestamps.rfc3339(asOf)]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+
+        let handler = CollectingHandler()
+        let consumer = try KafkaConsumer(configuration: TestBroker.consumerConfiguration(brokers, group: "g-\(topic)"), logger: TestBroker.logger)
+        try consumer.subscribe(topics: [topic])
+        consumer.start(handler: handler)
+        try await eventually(timeout: .seconds(60), "200 generated events") { handler.count >= 200 }
+        #expect(await consumer.close(timeout: .seconds(10)))
+
+        let validator = EventValidator(configuration: ValidationConfiguration())
+        for message in handler.messages {
+            let value = try #require(message.value)
+            let result = value.withUnsafeBytes { validator.validate($0, now: Date().timeIntervalSince1970) }
+            guard case .valid(let event) = result else {
+                Issue.record("generated event is invalid: \(result)")
+                continue
+            }
+            let time = try #require(event.eventTime)
+            // Shifted wall clock: from --as-of on, by no more than the command's run time.
+            #expect(time >= asOf - 1 && time <= asOf + 120, "event_time \(Timestamps.rfc3339(time))")
+            #expect(message.key != nil)
+        }
+    }
+
+    @Test("--as-of in the future is refused with the reason")
+    func futureRefused() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        process.arguments = ["-k", "5", "60", try ServiceProcess.binary(), "generate", "--brokers", "127.0.0.1:1", "--topic", "t",
+                             "--as-of", Timestamps.rfc3339(Date().timeIntervalSince1970 + 86_400)]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0)
+        #expect(text.contains("in the future"), "\(text)")
+    }
+}
