@@ -3,8 +3,8 @@ import Testing
 import VerdictKafka
 import VerdictScoring
 
-/// `verdict generate --as-of`: benchmarks pin the time of day of the traffic they generate, because
-/// the decision mix (and so the share of events explained) depends on it.
+/// `verdict generate --as-of`: traffic stamped from a chosen time, to see the decisions a time of day
+/// gets (the late-night rule, hour_of_day).
 @Suite("verdict generate (command)", .serialized, .enabled(if: TestBroker.enabled))
 struct GenerateCommandTests {
     @Test("--as-of stamps every event from that time on, keyed by card, all valid")

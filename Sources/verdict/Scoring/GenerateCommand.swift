@@ -22,7 +22,7 @@ struct GenerateCommand: AsyncParsableCommand {
     @Option(name: .customLong("invalid-fraction"), help: "Share of events made invalid (0..1).") var invalidFraction: Double = 0
     @Option(help: "Random seed: the same seed gives the same events.") var seed: UInt64 = 42
     @Option(help: "First event time in file mode (RFC 3339); default 30 days ago. Kafka mode stamps events with the current time (see --as-of).") var start: String?
-    @Option(name: .customLong("as-of"), help: "Kafka mode: stamp events as if generation began at this RFC 3339 time (the wall clock shifted by a fixed offset). Benchmarks use it so every run sees the same time of day: the late-night rule and hour_of_day change the decision mix, and with it how many events are explained. Keep it within the service's max_event_age.")
+    @Option(name: .customLong("as-of"), help: "Kafka mode: stamp events as if generation began at this RFC 3339 time (the wall clock shifted by a fixed offset), e.g. to see the decisions of a given time of day. The service decides events older than the rules' degraded.event_age_sla (default 10m) without the model, and refuses those older than max_event_age.")
     var asOf: String?
     @Option(help: "Mean seconds between events in file mode.") var spacing: Double = 1
     @Option(help: "Distinct cards.") var cards: Int = 20_000
