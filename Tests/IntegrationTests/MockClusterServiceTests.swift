@@ -61,16 +61,22 @@ struct MockClusterServiceTests {
         #expect(try await service.waitForExit(timeout: .seconds(20)) == 0)
     }
 
-    @Test("exactly-once with injected produce, offset-commit and end-transaction errors: read_committed sees each event exactly once")
-    func exactlyOnceThroughRetriableErrors() async throws {
-        let cluster = try KafkaMockCluster(brokers: 3, logger: Self.logger)
+    /// A 3-broker mock cluster and an exactly-once stream fixture on it, `events` generated (2% invalid).
+    static func exactlyOnceFixture(_ name: String, events: Int, seed: UInt64) async throws -> (KafkaMockCluster, StreamFixture) {
+        let cluster = try KafkaMockCluster(brokers: 3, logger: logger)
         cluster.setGroupInitialRebalanceDelay(.zero)
         let fixture = try await StreamFixture.make(
-            "eos", brokers: cluster.bootstrapServers, pipeline: ["max_batch: 1000", "transactional_id: verdict-eos-test"],
+            name, brokers: cluster.bootstrapServers, pipeline: ["max_batch: 1000", "transactional_id: verdict-\(name)-test"],
             guarantee: "exactly_once", mock: cluster
         )
+        try await fixture.generate(count: events, invalidFraction: 0.02, seed: seed)
+        return (cluster, fixture)
+    }
+
+    @Test("exactly-once with injected produce, offset-commit and end-transaction errors: read_committed sees each event exactly once")
+    func exactlyOnceThroughRetriableErrors() async throws {
         let total = 20_000
-        try await fixture.generate(count: total, invalidFraction: 0.02, seed: 22)
+        let (cluster, fixture) = try await Self.exactlyOnceFixture("eos", events: total, seed: 22)
         cluster.failNextRequests(.produce, with: [.notEnoughReplicas, .notEnoughReplicas, .requestTimedOut])
         cluster.failNextRequests(.addOffsetsToTransaction, with: [.coordinatorNotAvailable])
         cluster.failNextRequests(.transactionOffsetCommit, with: [.coordinatorNotAvailable, .notCoordinator])
@@ -101,14 +107,8 @@ struct MockClusterServiceTests {
     /// as the aborted transactions carried; on a real broker they are invisible.
     @Test("exactly-once with abortable errors: the transaction is aborted, the batch rewound and processed again; none lost")
     func exactlyOnceAbortAndRewind() async throws {
-        let cluster = try KafkaMockCluster(brokers: 3, logger: Self.logger)
-        cluster.setGroupInitialRebalanceDelay(.zero)
-        let fixture = try await StreamFixture.make(
-            "eos-abort", brokers: cluster.bootstrapServers, pipeline: ["max_batch: 1000", "transactional_id: verdict-eos-abort-test"],
-            guarantee: "exactly_once", mock: cluster
-        )
         let total = 20_000
-        try await fixture.generate(count: total, invalidFraction: 0.02, seed: 23)
+        let (cluster, fixture) = try await Self.exactlyOnceFixture("eos-abort", events: total, seed: 23)
         // A permanently failed produce request makes the current transaction abortable.
         cluster.failNextRequests(.produce, with: [.notEnoughReplicas, .messageTooLarge])
         let service = try fixture.start()

@@ -163,16 +163,23 @@ public final class Relay: KafkaConsumerHandler, Sendable {
     /// Waits on the poll thread until fewer than `resumeBelow` records are in flight (returns how
     /// many are), or `pauseAfter` passes or the relay stops accepting (returns nil).
     private func waitForAcknowledgements(_ producer: KafkaProducer, _ consumer: KafkaConsumer) -> Int? {
-        let clock = ContinuousClock()
-        let deadline = clock.now + configuration.pauseAfter
+        var remaining = 0
+        _ = drain(until: ContinuousClock.now + configuration.pauseAfter, producer: producer) {
+            storeCompletedOffsets(consumer)
+            remaining = state.withLock { $0.tracker.inFlight }
+            return remaining < configuration.resumeBelow || !accepting.load(ordering: .relaxed)
+        }
+        return remaining < configuration.resumeBelow ? remaining : nil
+    }
+
+    /// Retries failed outputs and waits for delivery reports until `done` holds (true) or
+    /// `deadline` passes (false). Each wait returns at the next delivery report, or after 20 ms.
+    private func drain(until deadline: ContinuousClock.Instant, producer: KafkaProducer?, _ done: () -> Bool) -> Bool {
         while true {
             resendFailed()
-            storeCompletedOffsets(consumer)
-            let inFlight = state.withLock { $0.tracker.inFlight }
-            if inFlight < configuration.resumeBelow { return inFlight }
-            guard clock.now < deadline, accepting.load(ordering: .relaxed) else { return nil }
-            // Returns at the next delivery report (or after 20 ms).
-            producer.waitForQueueSpace(timeout: .milliseconds(20))
+            if done() { return true }
+            guard ContinuousClock.now < deadline else { return false }
+            producer?.waitForQueueSpace(timeout: .milliseconds(20))
         }
     }
 
@@ -202,13 +209,8 @@ public final class Relay: KafkaConsumerHandler, Sendable {
             if paused.load(ordering: .relaxed) { repauseNeeded.store(true, ordering: .relaxed) }
         case .revoked(let list):
             let partitions = Set(list)
-            let clock = ContinuousClock()
-            let deadline = clock.now + configuration.revokeDrainTimeout
-            let producer = producerBox.withLock { $0 }
-            while state.withLock({ $0.tracker.inFlight(partitions) }) > 0 && clock.now < deadline {
-                resendFailed()
-                // Returns at the next delivery report (or after 20 ms).
-                producer?.waitForQueueSpace(timeout: .milliseconds(20))
+            _ = drain(until: ContinuousClock.now + configuration.revokeDrainTimeout, producer: producerBox.withLock { $0 }) {
+                state.withLock { $0.tracker.inFlight(partitions) } == 0
             }
             storeCompletedOffsets(consumer)
             let abandoned = state.withLock { state in

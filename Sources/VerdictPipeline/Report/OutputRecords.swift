@@ -1,4 +1,5 @@
 import Foundation
+public import VerdictScoring
 
 /// A decision record read back from the decisions topic (contract v1, docs/contracts.md): the fields
 /// reports and tests look at.
@@ -21,17 +22,8 @@ public struct DecisionRecord: Sendable, Decodable {
         public var sha256: String
     }
 
-    public struct Source: Sendable, Decodable, Hashable {
-        public var topic: String
-        public var partition: Int
-        public var offset: Int64
-
-        public init(topic: String, partition: Int, offset: Int64) {
-            self.topic = topic
-            self.partition = partition
-            self.offset = offset
-        }
-    }
+    /// The same type the scorer writes into decisions and dead letters.
+    public typealias Source = EventSource
 
     public struct Shadow: Sendable, Decodable {
         public var model: String

@@ -1,3 +1,4 @@
+public import VerdictScoring
 import Foundation
 public import VerdictKafka
 

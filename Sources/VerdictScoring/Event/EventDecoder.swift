@@ -315,7 +315,7 @@ struct EventDecoder {
         case UInt8(ascii: "f"): try literal("false")
         case UInt8(ascii: "n"): try literal("null")
         default:
-            guard let end = FastNumber.scan(bytes.raw, from: i) else { throw syntax("invalid value") }
+            guard let (end, _) = FastNumber.parse(bytes.base, count: bytes.count, from: i) else { throw syntax("invalid value") }
             i = end
         }
     }

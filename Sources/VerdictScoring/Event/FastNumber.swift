@@ -1,6 +1,5 @@
 /// JSON number parsing without allocating: exact (correctly rounded) for the numbers events carry.
 ///
-/// `parse` is the decoder's path; `scan` only finds a number's end (for values that are skipped).
 /// The fast path takes up to 19 significant digits into an integer and scales by a power of ten
 /// when both are exactly representable (Clinger's fast path: mantissa < 2^53, |exponent| <= 22),
 /// which covers amounts, scores, coordinates and counts. Anything else falls back to the standard
@@ -10,35 +9,6 @@ enum FastNumber {
         var value = 1.0
         for _ in 0..<p { value *= 10 }
         return value
-    }
-
-    /// The end of a JSON number starting at `start` (strict RFC 8259 grammar), or nil.
-    static func scan(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
-        var i = start
-        let n = bytes.count
-        if i < n && bytes[i] == UInt8(ascii: "-") { i += 1 }
-        guard i < n else { return nil }
-        if bytes[i] == UInt8(ascii: "0") {
-            i += 1
-        } else if bytes[i] >= UInt8(ascii: "1") && bytes[i] <= UInt8(ascii: "9") {
-            while i < n && bytes[i] >= UInt8(ascii: "0") && bytes[i] <= UInt8(ascii: "9") { i += 1 }
-        } else {
-            return nil
-        }
-        if i < n && bytes[i] == UInt8(ascii: ".") {
-            i += 1
-            let digits = i
-            while i < n && bytes[i] >= UInt8(ascii: "0") && bytes[i] <= UInt8(ascii: "9") { i += 1 }
-            guard i > digits else { return nil }
-        }
-        if i < n && (bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E")) {
-            i += 1
-            if i < n && (bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-")) { i += 1 }
-            let digits = i
-            while i < n && bytes[i] >= UInt8(ascii: "0") && bytes[i] <= UInt8(ascii: "9") { i += 1 }
-            guard i > digits else { return nil }
-        }
-        return i
     }
 
     /// Scans and converts a JSON number starting at `start` in one pass: its end and its value, or

@@ -4,6 +4,7 @@ import Logging
 import Synchronization
 import VerdictKafka
 import VerdictPipeline
+import VerdictScoring
 import VerdictSynthetic
 
 /// `verdict bench latency`: end-to-end latency at a steady rate, measured from outside the service.
