@@ -15,14 +15,9 @@ struct GenerateCommandTests {
         // Two days ago at 14:00 UTC: inside the default max_event_age, and not late at night.
         let day = (Date().timeIntervalSince1970 / 86_400).rounded(.down) * 86_400 - 2 * 86_400
         let asOf = day + 14 * 3600
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        process.arguments = ["-k", "5", "120", try ServiceProcess.binary(), "generate", "--brokers", brokers, "--topic", topic,
-                             "--count", "200", "--seed", "7", "--as-of", Timestamps.rfc3339(asOf)]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let (status, output) = try runVerdict(["generate", "--brokers", brokers, "--topic", topic,
+                                               "--count", "200", "--seed", "7", "--as-of", Timestamps.rfc3339(asOf)])
+        #expect(status == 0, "\(output)")
 
         let handler = CollectingHandler()
         let consumer = try KafkaConsumer(configuration: TestBroker.consumerConfiguration(brokers, group: "g-\(topic)"), logger: TestBroker.logger)
@@ -48,17 +43,9 @@ struct GenerateCommandTests {
 
     @Test("--as-of in the future is refused with the reason")
     func futureRefused() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        process.arguments = ["-k", "5", "60", try ServiceProcess.binary(), "generate", "--brokers", "127.0.0.1:1", "--topic", "t",
-                             "--as-of", Timestamps.rfc3339(Date().timeIntervalSince1970 + 86_400)]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus != 0)
-        #expect(text.contains("in the future"), "\(text)")
+        let (status, output) = try runVerdict(["generate", "--brokers", "127.0.0.1:1", "--topic", "t",
+                                               "--as-of", Timestamps.rfc3339(Date().timeIntervalSince1970 + 86_400)], seconds: 60)
+        #expect(status != 0)
+        #expect(output.contains("in the future"), "\(output)")
     }
 }

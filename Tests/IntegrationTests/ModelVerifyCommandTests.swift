@@ -4,23 +4,9 @@ import Testing
 /// `verdict model verify` as CI and operators run it: exit status and the reason on stdout.
 @Suite("verdict model verify (command)")
 struct ModelVerifyCommandTests {
-    static func run(_ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        process.arguments = ["-k", "5", "120", try ServiceProcess.binary(), "model", "verify"] + arguments
-        process.currentDirectoryURL = TestBroker.projectRoot
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     @Test("passes the committed model and fails a tampered copy with the reason")
     func committedAndTampered() throws {
-        let (ok, passed) = try Self.run(["models/verdict-fraud"])
+        let (ok, passed) = try runVerdict(["model", "verify", "models/verdict-fraud"])
         #expect(ok == 0, "\(passed)")
         #expect(passed.contains("PASS"))
 
@@ -30,7 +16,7 @@ struct ModelVerifyCommandTests {
         try handle.seekToEnd()
         try handle.write(contentsOf: Data([0]))
         try handle.close()
-        let (failed, output) = try Self.run([copy.path])
+        let (failed, output) = try runVerdict(["model", "verify", copy.path])
         #expect(failed == 1)
         #expect(output.contains("FAIL") && output.contains("sha256"), "\(output)")
     }

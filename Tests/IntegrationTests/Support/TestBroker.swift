@@ -185,3 +185,19 @@ func trySend(_ producer: KafkaProducer, _ record: KafkaProducerRecord, id: UInt6
         throw error
     }
 }
+
+/// Runs `verdict` with `arguments` from the project root under a `timeout` deadline; returns its exit
+/// status and what it printed (stdout and stderr together).
+func runVerdict(_ arguments: [String], seconds: Int = 120) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+    process.arguments = ["-k", "5", String(seconds), try ServiceProcess.binary()] + arguments
+    process.currentDirectoryURL = TestBroker.projectRoot
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
