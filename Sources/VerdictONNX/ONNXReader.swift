@@ -16,7 +16,7 @@ public enum ONNXReader {
     ///
     /// - Throws: ``ForestError`` for a file that is not a tree-ensemble model, or one that uses
     ///   something Verdict does not evaluate exactly.
-    public static func read(_ bytes: [UInt8], name: String, sha256: String) throws(ForestError) -> Forest {
+    public static func read(_ bytes: [UInt8], name: String, sha256: String, limits: ModelLimits = .standard) throws(ForestError) -> Forest {
         let model: Onnx_ModelProto
         do {
             model = try Onnx_ModelProto(serializedBytes: bytes)
@@ -52,13 +52,13 @@ public enum ONNXReader {
             declaredFeatures: input.type.tensorType.shape.dim.last.flatMap { $0.dimValue > 0 ? Int($0.dimValue) : nil },
             producer: "\(model.producerName) \(model.producerVersion)".trimmingCharacters(in: .whitespaces),
             metadata: Dictionary(model.metadataProps.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }),
-            name: name, sha256: sha256
+            name: name, sha256: sha256, limits: limits
         )
     }
 
     private static func build(
         attributes a: Attributes, isClassifier: Bool, floatInputs: Bool, declaredFeatures: Int?,
-        producer: String, metadata: [String: String], name: String, sha256: String
+        producer: String, metadata: [String: String], name: String, sha256: String, limits: ModelLimits
     ) throws(ForestError) -> Forest {
         let treeIDs = try a.ints("nodes_treeids")
         let nodeIDs = try a.ints("nodes_nodeids")
@@ -92,6 +92,7 @@ public enum ONNXReader {
             if let ints = a.optionalInts("classlabels_int64s") { labels = ints.map(String.init) }
             else if let strings = a.optionalStrings("classlabels_strings") { labels = strings }
             guard labels.count >= 2 else { throw ForestError.malformed(name, "a classifier needs at least two class labels") }
+            _ = try limits.outputCount(labels.count, file: name, key: "classlabels")
             let weighted = Set(weightIDs)
             binarySingle = labels.count == 2 && weighted.count == 1
             outputCount = binarySingle ? 1 : labels.count
@@ -99,7 +100,12 @@ public enum ONNXReader {
                 throw ForestError.malformed(name, "class_ids refer to classes beyond the \(labels.count) labels")
             }
         } else {
-            outputCount = a.optionalInt("n_targets") ?? ((weightIDs.max() ?? 0) + 1)
+            // Checked before the count sizes anything: a crafted n_targets or target id is a refusal, not a trap.
+            if let targets = a.optionalInt("n_targets") {
+                outputCount = try limits.outputCount(targets, file: name, key: "n_targets")
+            } else {
+                outputCount = try limits.outputCount(lastIndex: weightIDs.max() ?? 0, file: name, key: "target_ids")
+            }
         }
         let transform: OutputTransform
         switch postTransform {
@@ -184,7 +190,11 @@ public enum ONNXReader {
             }
             trees.append(Self.simplified(DecisionTree(nodes: nodes, root: roots[0], output: 0)))
         }
-        let featureCount = declaredFeatures ?? (maxFeature + 1)
+        let featureCount = if let declaredFeatures {
+            try limits.featureCount(declaredFeatures, file: name, key: "the input's last dimension")
+        } else {
+            try limits.featureCount(lastIndex: max(maxFeature, 0), file: name, key: "the largest nodes_featureids")
+        }
         let featureNames = metadata["feature_names"].map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
             .flatMap { $0.count == featureCount ? $0 : nil } ?? (0..<featureCount).map { "f\($0)" }
         let info = ModelInfo(
@@ -295,6 +305,14 @@ extension ModelLoader {
     ///
     /// - Throws: ``ForestError`` saying why the file was refused.
     public static func loadAnyFormat(path: String) throws(ForestError) -> Forest {
-        try load(path: path, onnx: ONNXReader.read)
+        try load(ModelLoadRequest(path: path), onnx: ONNXReader.read)
+    }
+
+    /// Loads a model in any supported format within the request's limits, checking its sha256
+    /// before parsing when the request carries one.
+    ///
+    /// - Throws: ``ForestError`` saying why the file was refused.
+    public static func loadAnyFormat(_ request: ModelLoadRequest) throws(ForestError) -> Forest {
+        try load(request, onnx: ONNXReader.read)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import VerdictForest
 import VerdictONNX
@@ -15,7 +16,7 @@ struct ModelVerificationTests {
             features: try features ?? ScoringFixtures.features(),
             featureConfigSHA256: SHA256Hex.of(Array(try Data(contentsOf: path))),
             allowFeatureConfigChange: allowFeatureConfigChange,
-            loader: { path throws(ForestError) in try ModelLoader.loadAnyFormat(path: path) }
+            loader: { request throws(ForestError) in try ModelLoader.loadAnyFormat(request) }
         )
     }
 
@@ -96,5 +97,40 @@ struct ModelVerificationTests {
         let directory = try Self.copy()
         try FileManager.default.removeItem(at: directory.appendingPathComponent("card.json"))
         #expect(try Self.verification().problems(directory.path).first?.contains("no readable model card") == true)
+    }
+}
+
+/// A card cannot point the loader outside its version directory, and the service never parses a
+/// file whose bytes are not the card's.
+@Suite("Model cards and repositories under tampering")
+struct ModelCardTamperingTests {
+    @Test("a card whose model_file leaves its directory is refused", arguments: ["../../etc/passwd", "/etc/passwd", "..", "", "sub/model.json"])
+    func modelFileEscapes(_ modelFile: String) throws {
+        let directory = try ModelVerificationTests.copy { _, card in card["model_file"] = modelFile }
+        let card = directory.appendingPathComponent("card.json").path
+        #expect { _ = try ModelCard.load(path: card) } throws: { error in
+            (error as? ScoringError)?.message.contains("model_file") == true
+        }
+        let problems = try ModelVerificationTests.verification().problems(directory.path)
+        #expect(problems.first?.contains("model_file") == true, "\(problems)")
+    }
+
+    @Test("the repository refuses a model changed in place before parsing it, naming the model, not the path")
+    func changedInPlace() throws {
+        let directory = try ModelVerificationTests.copy { directory, card in
+            // Replaced by bytes that would make a parser recurse: the refusal must come from the hash.
+            let model = directory.appendingPathComponent(card["model_file"] as! String)
+            try Data(String(repeating: "[", count: 300_000).utf8).write(to: model)
+        }
+        let parsed = Mutex(0)
+        let repository = ModelRepository(path: directory.path, loader: { request throws(ForestError) in
+            parsed.withLock { $0 += 1 }
+            return try ModelLoader.loadAnyFormat(request)
+        })
+        #expect { _ = try repository.load(features: try ScoringFixtures.features()) } throws: { error in
+            let message = (error as? ScoringError)?.message ?? ""
+            return message.contains("does not match the card") && message.contains("not parsed") && !message.contains(directory.path)
+        }
+        #expect(parsed.withLock { $0 } == 1)
     }
 }

@@ -10,7 +10,7 @@ public enum LightGBMReader {
     /// Reads a text model.
     ///
     /// - Throws: ``ForestError`` naming the tree and key that is wrong.
-    public static func read(_ bytes: [UInt8], name: String, sha256: String) throws(ForestError) -> Forest {
+    public static func read(_ bytes: [UInt8], name: String, sha256: String, limits: ModelLimits = .standard) throws(ForestError) -> Forest {
         let text = String(decoding: bytes, as: UTF8.self)
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)[...]
         guard let first = lines.first, first.trimmingSpaces() == "tree" else {
@@ -28,15 +28,16 @@ public enum LightGBMReader {
                 header[trimmed[..<eq]] = trimmed[trimmed.index(after: eq)...]
             }
         }
-        guard let maxFeature = header["max_feature_idx"].flatMap({ Int($0) }), maxFeature >= 0 else {
+        guard let maxFeature = header["max_feature_idx"].flatMap({ Int($0) }) else {
             throw ForestError.malformed(name, "missing or invalid max_feature_idx")
         }
-        let featureCount = maxFeature + 1
-        let classCount = header["num_class"].flatMap { Int($0) } ?? 1
-        let treesPerIteration = header["num_tree_per_iteration"].flatMap { Int($0) } ?? classCount
-        guard classCount >= 1, treesPerIteration >= 1 else {
-            throw ForestError.malformed(name, "invalid num_class or num_tree_per_iteration")
+        let featureCount = try limits.featureCount(lastIndex: maxFeature, file: name, key: "max_feature_idx")
+        guard let classCount = header["num_class"].map({ Int($0) }) ?? 1,
+              let treesPerIteration = header["num_tree_per_iteration"].map({ Int($0) }) ?? classCount else {
+            throw ForestError.malformed(name, "num_class or num_tree_per_iteration is not an integer")
         }
+        _ = try limits.outputCount(classCount, file: name, key: "num_class")
+        _ = try limits.outputCount(treesPerIteration, file: name, key: "num_tree_per_iteration")
         let objectiveLine = header["objective"].map(String.init) ?? "custom"
         let semantics = try objectiveSemantics(objectiveLine, name: name, classCount: classCount)
         var featureNames = header["feature_names"].map { $0.split(separator: " ").map(String.init) } ?? []
@@ -176,6 +177,11 @@ public enum LightGBMReader {
         let categoryCount = block["num_cat"].flatMap { Int($0) } ?? 0
         var boundaries: [Int] = []
         var bitsets: [Int] = []
+        // Each category set has a boundary in the file, so a count beyond the splits is corrupt (and
+        // `categoryCount + 1` below cannot overflow).
+        guard categoryCount >= 0, categoryCount <= inner else {
+            throw ForestError.malformed(name, "tree \(t): num_cat=\(categoryCount) is outside 0...\(inner)")
+        }
         if categoryCount > 0 {
             boundaries = try ints("cat_boundaries")
             bitsets = try ints("cat_threshold")
@@ -185,7 +191,12 @@ public enum LightGBMReader {
             }
         }
         // Inner nodes keep their indices; leaf k becomes node inner + k. LightGBM encodes leaf k as ~k.
-        func child(_ raw: Int) -> Int { raw >= 0 ? raw : inner + ~raw }
+        // Out-of-range children are refused here, before the arithmetic: `~Int.min` is Int.max.
+        func child(_ raw: Int, of node: Int) throws(ForestError) -> Int {
+            if raw >= 0 && raw < inner { return raw }
+            if raw < 0 && ~raw < leafCount { return inner + ~raw }
+            throw ForestError.invalid(name, tree: t, node: node, "child \(raw) is neither a split (0..<\(inner)) nor a leaf (-1...-\(leafCount))")
+        }
         var nodes: [DecisionNode] = []
         nodes.reserveCapacity(inner + leafCount)
         for i in 0..<inner {
@@ -216,7 +227,7 @@ public enum LightGBMReader {
                 }
                 split = .numeric(feature: features[i], threshold: thresholds[i], comparison: .lessOrEqual, missing: missing)
             }
-            nodes.append(.split(split, left: child(left[i]), right: child(right[i]), cover: i < innerCounts.count ? innerCounts[i] : .nan))
+            nodes.append(.split(split, left: try child(left[i], of: i), right: try child(right[i], of: i), cover: i < innerCounts.count ? innerCounts[i] : .nan))
         }
         for k in 0..<leafCount {
             nodes.append(.leaf(leafValues[k], cover: k < leafCounts.count ? leafCounts[k] : .nan))

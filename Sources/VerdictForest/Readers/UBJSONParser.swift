@@ -9,7 +9,8 @@ struct UBJSONParser {
     private let bytes: [UInt8]
     private var position = 0
     private var depth = 0
-    private static let maxDepth = 512
+    /// XGBoost models nest six levels deep; the bound keeps recursion far from any thread's stack size.
+    private static let maxDepth = 128
 
     static func parse(_ bytes: [UInt8]) throws(Failure) -> JSONValue {
         var parser = UBJSONParser(bytes: bytes)
@@ -76,14 +77,18 @@ struct UBJSONParser {
         return String(decoding: bytes[position..<(position + length)], as: UTF8.self)
     }
 
+    /// The next value, after any no-op markers. `N` is skipped in a loop: a file of a million `N`
+    /// bytes must not recurse a million frames deep.
     private mutating func parseValue() throws(Failure) -> JSONValue {
-        try parseValue(type: try byte())
+        var type = try byte()
+        while type == UInt8(ascii: "N") { type = try byte() }
+        return try parseValue(type: type)
     }
 
     private mutating func parseValue(type: UInt8) throws(Failure) -> JSONValue {
         switch type {
         case UInt8(ascii: "Z"): return .null
-        case UInt8(ascii: "N"): return try parseValue()  // no-op marker
+        case UInt8(ascii: "N"): return try parseValue()  // no-op marker (parseValue skips runs in a loop)
         case UInt8(ascii: "T"): return .bool(true)
         case UInt8(ascii: "F"): return .bool(false)
         case UInt8(ascii: "i"), UInt8(ascii: "U"), UInt8(ascii: "I"), UInt8(ascii: "l"), UInt8(ascii: "L"):
@@ -122,6 +127,11 @@ struct UBJSONParser {
         if position < bytes.count && bytes[position] == UInt8(ascii: "$") {
             position += 1
             type = try byte()
+            // Typed containers of no-op, null or boolean markers have elements of zero bytes: their
+            // count would not be bounded by the file. XGBoost never writes them.
+            if let type, [UInt8(ascii: "N"), UInt8(ascii: "Z"), UInt8(ascii: "T"), UInt8(ascii: "F")].contains(type) {
+                throw fail("typed container of zero-byte elements (0x\(String(type, radix: 16)))")
+            }
             guard position < bytes.count, bytes[position] == UInt8(ascii: "#") else { throw fail("'$' without '#'") }
         }
         if position < bytes.count && bytes[position] == UInt8(ascii: "#") {
@@ -171,6 +181,7 @@ struct UBJSONParser {
         while true {
             let marker = try byte()
             if marker == UInt8(ascii: "]") { return .array(values) }
+            if marker == UInt8(ascii: "N") { continue }  // no-op between elements
             values.append(try parseValue(type: marker))
         }
     }

@@ -24,7 +24,7 @@ public enum XGBoostReader {
     ///   - binary: UBJSON when true, JSON otherwise.
     ///   - sha256: Hex SHA-256 of `bytes`.
     /// - Throws: ``ForestError`` saying what is wrong and where.
-    public static func read(_ bytes: [UInt8], name: String, binary: Bool, sha256: String) throws(ForestError) -> Forest {
+    public static func read(_ bytes: [UInt8], name: String, binary: Bool, sha256: String, limits: ModelLimits = .standard) throws(ForestError) -> Forest {
         let document: JSONValue
         do {
             document = binary ? try UBJSONParser.parse(bytes) : try JSONParser.parse(bytes)
@@ -41,10 +41,13 @@ public enum XGBoostReader {
         guard let objective = learner["objective"]?["name"]?.string else {
             throw ForestError.malformed(name, "missing learner.objective.name")
         }
-        guard let featureCount = parameters["num_feature"]?.int, featureCount > 0 else {
+        guard let declaredFeatures = parameters["num_feature"]?.int else {
             throw ForestError.malformed(name, "missing or invalid learner_model_param.num_feature")
         }
+        let featureCount = try limits.featureCount(declaredFeatures, file: name, key: "learner_model_param.num_feature")
         let classCount = parameters["num_class"]?.int ?? 0
+        // num_class is 0 for non-multiclass objectives; anything else must fit the output cap.
+        if classCount != 0 { _ = try limits.outputCount(classCount, file: name, key: "learner_model_param.num_class") }
         if let targets = parameters["num_target"]?.int, targets > 1 {
             throw ForestError.unsupported(name, "multi-target models (num_target=\(targets)) are not supported; train one model per target")
         }
@@ -198,8 +201,12 @@ public enum XGBoostReader {
             }
             for (k, node) in nodes.enumerated() {
                 let start = segments[k]
+                // Both values come from the file: check them before adding, or a crafted pair traps.
+                guard start >= 0, sizes[k] >= 0, start <= categories.count, sizes[k] <= categories.count - start else {
+                    throw ForestError.malformed(name, "tree \(t), node \(node): category segment \(start) of \(sizes[k]) is outside the categories array")
+                }
                 let end = start + sizes[k]
-                guard start >= 0, sizes[k] >= 0, end <= categories.count else {
+                guard end <= categories.count else {
                     throw ForestError.malformed(name, "tree \(t), node \(node): category segment \(start)..<\(end) is outside the categories array")
                 }
                 categoriesByNode[node] = Array(categories[start..<end])

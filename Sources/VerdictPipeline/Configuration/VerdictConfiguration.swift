@@ -1,6 +1,7 @@
 public import Foundation
 public import VerdictKafka
 public import VerdictScoring
+import VerdictForest
 import Yams
 
 /// `config/verdict.yaml`: everything `verdict serve` (and `verdict score`) needs. Every key is
@@ -121,10 +122,13 @@ public struct VerdictConfiguration: Sendable {
         public var watch: Bool = true
         /// `model.verify_golden_vectors`: refuse a model whose card's golden vectors do not reproduce. Default true.
         public var verifyGoldenVectors: Bool = true
+        /// `model.max_file_bytes`: a larger model file is refused before it is read. Default 1 GiB.
+        public var maxFileBytes: Int = ModelLimits.defaultMaxFileBytes
         enum CodingKeys: String, CodingKey {
             case path, watch
             case shadowPath = "shadow_path"
             case verifyGoldenVectors = "verify_golden_vectors"
+            case maxFileBytes = "max_file_bytes"
         }
     }
 
@@ -357,6 +361,7 @@ extension VerdictConfiguration {
         guard pipeline.maxInFlight > 0, pipeline.maxBatch > 0 else {
             throw ConfigurationError("pipeline.max_in_flight and pipeline.max_batch must be positive")
         }
+        guard model.maxFileBytes > 0 else { throw ConfigurationError("model.max_file_bytes is \(model.maxFileBytes); give the largest model file to accept, in bytes (default \(ModelLimits.defaultMaxFileBytes))") }
         guard (1...65_535).contains(sidecar.port) else { throw ConfigurationError("sidecar.port \(sidecar.port) is not a TCP port") }
         guard ["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"].contains(kafka.security.protocol) else {
             throw ConfigurationError("kafka.security.protocol '\(kafka.security.protocol)' is not plaintext, ssl, sasl_plaintext or sasl_ssl")

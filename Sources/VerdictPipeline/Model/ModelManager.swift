@@ -25,7 +25,7 @@ public final class ModelManager: Sendable {
     private let pool: ForestWorkerPool?
     private let metrics: PipelineMetrics?
     private let logger: Logger
-    private let loader: @Sendable (String) throws(ForestError) -> Forest
+    private let loader: ModelFileLoader
     private let observer: (any ScoringObserver)?
     private let state: Mutex<State>
 
@@ -40,7 +40,7 @@ public final class ModelManager: Sendable {
     /// it starts without one and decides DEGRADED until a good model arrives.
     public init(
         configuration: VerdictConfiguration, scoring: ScoringConfiguration, pool: ForestWorkerPool?, metrics: PipelineMetrics?, logger: Logger,
-        observer: (any ScoringObserver)? = nil, loader: @escaping @Sendable (String) throws(ForestError) -> Forest
+        observer: (any ScoringObserver)? = nil, loader: @escaping ModelFileLoader
     ) throws(ScoringError) {
         self.observer = observer
         self.configuration = configuration
@@ -52,7 +52,7 @@ public final class ModelManager: Sendable {
         var model: ScoringModel?
         var lastError: String?
         do {
-            model = try Self.repository(configuration.resolve(configuration.model.path), loader).load(
+            model = try Self.repository(configuration.model.path, configuration, loader).load(
                 features: scoring.features, verifyGoldenVectors: configuration.model.verifyGoldenVectors)
         } catch {
             lastError = error.message
@@ -61,7 +61,7 @@ public final class ModelManager: Sendable {
         var shadow: ScoringModel?
         if let path = configuration.model.shadowPath {
             do {
-                shadow = try Self.repository(configuration.resolve(path), loader).load(features: scoring.features, verifyGoldenVectors: configuration.model.verifyGoldenVectors)
+                shadow = try Self.repository(path, configuration, loader).load(features: scoring.features, verifyGoldenVectors: configuration.model.verifyGoldenVectors)
             } catch {
                 logger.error("shadow model refused; running without a challenger", metadata: [LogKey.error: "\(error)"])
             }
@@ -71,12 +71,12 @@ public final class ModelManager: Sendable {
         if let model { announce(model, shadow: shadow) }
     }
 
-    private static func repository(_ path: String, _ loader: @escaping @Sendable (String) throws(ForestError) -> Forest) -> ModelRepository {
-        ModelRepository(path: path, loader: loader)
+    private static func repository(_ path: String, _ configuration: VerdictConfiguration, _ loader: @escaping ModelFileLoader) -> ModelRepository {
+        ModelRepository(path: configuration.resolve(path), limits: ModelLimits(maxFileBytes: configuration.model.maxFileBytes), loader: loader)
     }
 
     /// The repository of the champion model.
-    public var repository: ModelRepository { Self.repository(configuration.resolve(configuration.model.path), loader) }
+    public var repository: ModelRepository { Self.repository(configuration.model.path, configuration, loader) }
 
     /// The scorer for the next batch.
     public var scorer: Scorer { state.withLock { $0.scorer } }

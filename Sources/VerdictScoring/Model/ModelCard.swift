@@ -80,11 +80,21 @@ public struct ModelCard: Sendable, Codable, Hashable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ScoringError(.model, "cannot read the model card \(path)")
         }
+        let card: ModelCard
         do {
-            return try JSONDecoder().decode(ModelCard.self, from: data)
+            card = try JSONDecoder().decode(ModelCard.self, from: data)
         } catch {
             throw ScoringError(.model, "the model card \(path) is not valid: \(error)")
         }
+        guard isPlainFileName(card.modelFile) else {
+            throw ScoringError(.model, "the model card \(path) names model_file '\(card.modelFile)'; it must be a file name inside the card's directory (no '/', no '..')")
+        }
+        return card
+    }
+
+    /// A name that stays in its directory: a card must not point the loader at another file on the host.
+    static func isPlainFileName(_ name: String) -> Bool {
+        !name.isEmpty && name != "." && name != ".." && !name.contains("/") && !name.contains("\\") && !name.utf8.contains(0)
     }
 }
 

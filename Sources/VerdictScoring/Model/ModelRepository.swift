@@ -19,10 +19,13 @@ public struct ModelRepository: Sendable {
 
     public let path: String
     /// Reads model bytes of every supported format (the ONNX reader lives in its own module).
-    public let loader: @Sendable (String) throws(ForestError) -> Forest
+    public let loader: ModelFileLoader
+    /// The bounds a model file must stay within (`model.max_file_bytes`).
+    public let limits: ModelLimits
 
-    public init(path: String, loader: @escaping @Sendable (String) throws(ForestError) -> Forest) {
+    public init(path: String, limits: ModelLimits = .standard, loader: @escaping ModelFileLoader) {
         self.path = path
+        self.limits = limits
         self.loader = loader
     }
 
@@ -49,6 +52,7 @@ public struct ModelRepository: Sendable {
     static func modelFile(in directory: String) -> String? {
         let cardPath = (directory as NSString).appendingPathComponent("card.json")
         if let card = try? ModelCard.load(path: cardPath) {
+            // ModelCard.load has refused a model_file that could leave the directory.
             return (directory as NSString).appendingPathComponent(card.modelFile)
         }
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
@@ -131,19 +135,22 @@ public struct ModelRepository: Sendable {
     /// - Throws: ``ScoringError`` saying why the model was refused.
     public func load(features: FeatureConfiguration, verifyGoldenVectors: Bool = true) throws(ScoringError) -> ScoringModel {
         let (file, card, name, version) = try resolve()
-        return try Self.load(file: file, card: card, name: name, version: version, features: features, verify: verifyGoldenVectors, loader: loader)
+        return try Self.load(file: file, card: card, name: name, version: version, features: features, verify: verifyGoldenVectors,
+                             limits: limits, loader: loader)
     }
 
-    /// Loads a specific model file with its card.
+    /// Loads a specific model file with its card. With a card, the file's sha256 is compared with
+    /// the card's before the file is parsed: a file swapped or corrupted in place is never parsed.
     public static func load(
         file: String, card: ModelCard?, name: String, version: String, features: FeatureConfiguration, verify: Bool,
-        loader: @Sendable (String) throws(ForestError) -> Forest
+        limits: ModelLimits = .standard, loader: ModelFileLoader
     ) throws(ScoringError) -> ScoringModel {
         let forest: Forest
         do {
-            forest = try loader(file)
+            forest = try loader(ModelLoadRequest(path: file, expectedSHA256: card?.sha256, limits: limits))
         } catch {
-            throw ScoringError(.model, "cannot load \(file): \(error.message)")
+            // The model's own name and version, not the path: errors reach /model and logs.
+            throw ScoringError(.model, "cannot load model \(name) \(card?.version ?? version): \(error.message)")
         }
         let model = try ScoringModel(forest: forest, name: name, version: card?.version ?? version, card: card, features: features)
         if verify { try model.verifyGoldenVectors() }

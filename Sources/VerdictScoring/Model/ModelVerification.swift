@@ -10,10 +10,10 @@ public struct ModelVerification: Sendable {
     public var featureConfigSHA256: String
     public var tolerance: Double
     public var allowFeatureConfigChange: Bool
-    public var loader: @Sendable (String) throws(ForestError) -> Forest
+    public var loader: ModelFileLoader
 
     public init(features: FeatureConfiguration, featureConfigSHA256: String, tolerance: Double = 1e-6, allowFeatureConfigChange: Bool = false,
-                loader: @escaping @Sendable (String) throws(ForestError) -> Forest) {
+                loader: @escaping ModelFileLoader) {
         self.features = features
         self.featureConfigSHA256 = featureConfigSHA256
         self.tolerance = tolerance
@@ -62,7 +62,7 @@ public struct ModelVerification: Sendable {
         }
         let forest: Forest
         do {
-            forest = try loader(file)
+            forest = try loader(ModelLoadRequest(path: file, expectedSHA256: card.sha256))
         } catch {
             problems.append("cannot load \(card.modelFile): \(error.message)")
             return problems

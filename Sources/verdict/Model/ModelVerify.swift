@@ -38,7 +38,7 @@ struct ModelVerify: AsyncParsableCommand {
         let verification = ModelVerification(
             features: featureConfiguration, featureConfigSHA256: SHA256Hex.of(featureBytes), tolerance: tolerance,
             allowFeatureConfigChange: allowFeatureConfigChange,
-            loader: { path throws(ForestError) in try ModelLoader.loadAnyFormat(path: path) }
+            loader: { request throws(ForestError) in try ModelLoader.loadAnyFormat(request) }
         )
         var failures = 0
         var checked = 0

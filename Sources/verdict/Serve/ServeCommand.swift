@@ -53,7 +53,7 @@ struct ServeCommand: AsyncParsableCommand {
         // when it publishes: it is created first and given the manager on each publication.
         let drift = DriftMonitor(models: nil, metrics: metrics)
         let models = try ModelManager(configuration: configuration, scoring: scoring, pool: pool, metrics: metrics, logger: logger,
-                                      observer: drift, loader: { path throws(ForestError) in try ModelLoader.loadAnyFormat(path: path) })
+                                      observer: drift, loader: { request throws(ForestError) in try ModelLoader.loadAnyFormat(request) })
         let status = PipelineStatus()
         let processor = ScoringProcessor(models: models, decisionsTopic: configuration.topics.decisions, deadLetterTopic: configuration.topics.deadLetters, metrics: metrics)
         let stream = StreamService(configuration: configuration, processor: processor, metrics: metrics, status: status, logger: logger)

@@ -23,8 +23,8 @@ enum ScoringFixtures {
     }
 
     static func defaultModel() throws -> ScoringModel {
-        let repository = ModelRepository(path: root.appendingPathComponent("models/verdict-fraud").path, loader: { path throws(ForestError) in
-            try ModelLoader.loadAnyFormat(path: path)
+        let repository = ModelRepository(path: root.appendingPathComponent("models/verdict-fraud").path, loader: { request throws(ForestError) in
+            try ModelLoader.loadAnyFormat(request)
         })
         return try repository.load(features: try features())
     }
