@@ -91,7 +91,13 @@ let package = Package(
             dependencies: ["VerdictScoring", "VerdictForest", "VerdictONNX", "VerdictSynthetic"],
             exclude: ["Fixtures"]
         ),
-        .testTarget(name: "VerdictPipelineTests", dependencies: ["VerdictPipeline", "VerdictKafka", "VerdictScoring"]),
+        .testTarget(
+            name: "VerdictPipelineTests",
+            dependencies: [
+                "VerdictPipeline", "VerdictKafka", "VerdictScoring", "VerdictForest", "VerdictONNX",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["VerdictKafka", "VerdictPipeline", .product(name: "Logging", package: "swift-log")]

@@ -48,6 +48,7 @@ public final class Scorer: Sendable {
     private let topK: Int
     private let eventAgeSLA: Double?
     private let observer: (any ScoringObserver)?
+    private let deadLetters: DeadLetterConfiguration
 
     /// Events per parallel task: small enough to spread a batch over the pool, large enough for the
     /// batch evaluator's interleaving.
@@ -64,9 +65,12 @@ public final class Scorer: Sendable {
     /// - Throws: ``ScoringError`` when the rules and the model card give no thresholds.
     ///   - eventAgeSLA: Decide events older than the rules' `degraded.event_age_sla` without the
     ///     model (the stream); false for backtests of historical events.
+    ///   - deadLetters: How much of a refused record its envelope embeds.
     public init(validation: ValidationConfiguration, rules: RuleConfiguration, model: ScoringModel?, shadow: ScoringModel? = nil,
-                pool: ForestWorkerPool?, eventAgeSLA: Bool = true, observer: (any ScoringObserver)? = nil) throws(ScoringError) {
+                pool: ForestWorkerPool?, eventAgeSLA: Bool = true, observer: (any ScoringObserver)? = nil,
+                deadLetters: DeadLetterConfiguration = DeadLetterConfiguration()) throws(ScoringError) {
         self.observer = observer
+        self.deadLetters = deadLetters
         validator = EventValidator(configuration: validation)
         let cardThresholds = model?.card?.thresholds.map { RuleConfiguration.Thresholds(reviewAt: $0.reviewAt, declineAt: $0.declineAt) }
         self.rules = try RuleEngine(configuration: rules, thresholds: cardThresholds)
@@ -125,7 +129,7 @@ public final class Scorer: Sendable {
             let input = inputs[index]
             guard let value = input.value else {
                 let issues = [ValidationIssue(.emptyRecord, "the record is a tombstone (null value)")]
-                results[index] = .deadLetter(DeadLetterWriter.write(input, issues: issues, now: now), issues)
+                results[index] = .deadLetter(DeadLetterWriter.write(input, issues: issues, now: now, configuration: deadLetters), issues)
                 continue
             }
             let result = value.withUnsafeBytes { validator.validate($0, now: reference) }
@@ -134,7 +138,7 @@ public final class Scorer: Sendable {
                 let stale = eventAgeSLA.map { sla in event.eventTime.map { reference - $0 > sla } ?? false } ?? false
                 valid.append((index, event, model == nil || stale))
             case .invalid(let issues, _):
-                results[index] = .deadLetter(DeadLetterWriter.write(input, issues: issues, now: now), issues)
+                results[index] = .deadLetter(DeadLetterWriter.write(input, issues: issues, now: now, configuration: deadLetters), issues)
             }
         }
         // 2. Features and scores for the events the model decides.

@@ -1,6 +1,7 @@
 public import Foundation
 public import VerdictKafka
 public import VerdictScoring
+public import Logging
 import VerdictForest
 import Yams
 
@@ -192,6 +193,9 @@ public struct VerdictConfiguration: Sendable {
         public var level: String = "info"
         /// json (default) or text.
         public var format: String = "json"
+
+        /// The level, checked by ``VerdictConfiguration/check()``.
+        public var logLevel: Logger.Level { Logger.Level(rawValue: level) ?? .info }
     }
 
     public var kafka = Kafka()
@@ -201,6 +205,7 @@ public struct VerdictConfiguration: Sendable {
     public var pipeline = Pipeline()
     public var sidecar = Sidecar()
     public var logging = Logging()
+    public var deadLetters = DeadLetterConfiguration()
     /// The directory relative paths are resolved against.
     public var baseDirectory: String = FileManager.default.currentDirectoryPath
 
@@ -215,6 +220,7 @@ public struct VerdictConfiguration: Sendable {
 extension VerdictConfiguration: Codable {
     enum CodingKeys: String, CodingKey {
         case kafka, topics, model, scoring, pipeline, sidecar, logging
+        case deadLetters = "dead_letters"
     }
 }
 
@@ -360,6 +366,15 @@ extension VerdictConfiguration {
         }
         guard pipeline.maxInFlight > 0, pipeline.maxBatch > 0 else {
             throw ConfigurationError("pipeline.max_in_flight and pipeline.max_batch must be positive")
+        }
+        guard Logger.Level(rawValue: logging.level) != nil else {
+            throw ConfigurationError("logging.level is '\(logging.level)'; use one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard ["json", "text"].contains(logging.format) else {
+            throw ConfigurationError("logging.format is '\(logging.format)'; use json or text")
+        }
+        guard deadLetters.maxOriginalBytes >= 0 else {
+            throw ConfigurationError("dead_letters.max_original_bytes is \(deadLetters.maxOriginalBytes); give how many bytes of a refused record its dead letter embeds (0 for none, default \(DeadLetterConfiguration.defaultMaxOriginalBytes))")
         }
         guard model.maxFileBytes > 0 else { throw ConfigurationError("model.max_file_bytes is \(model.maxFileBytes); give the largest model file to accept, in bytes (default \(ModelLimits.defaultMaxFileBytes))") }
         guard (1...65_535).contains(sidecar.port) else { throw ConfigurationError("sidecar.port \(sidecar.port) is not a TCP port") }

@@ -66,7 +66,8 @@ public final class ModelManager: Sendable {
                 logger.error("shadow model refused; running without a challenger", metadata: [LogKey.error: "\(error)"])
             }
         }
-        let scorer = try Scorer(validation: scoring.validation, rules: scoring.rules, model: model, shadow: shadow, pool: pool, observer: observer)
+        let scorer = try Scorer(validation: scoring.validation, rules: scoring.rules, model: model, shadow: shadow, pool: pool, observer: observer,
+                                deadLetters: configuration.deadLetters)
         state = Mutex(State(scorer: scorer, model: model, shadow: shadow, lastError: lastError))
         if let model { announce(model, shadow: shadow) }
     }
@@ -104,7 +105,8 @@ public final class ModelManager: Sendable {
         do {
             let model = try repository.load(features: scoring.features, verifyGoldenVectors: configuration.model.verifyGoldenVectors)
             let shadow = state.withLock { $0.shadow }
-            let scorer = try Scorer(validation: scoring.validation, rules: scoring.rules, model: model, shadow: shadow, pool: pool, observer: observer)
+            let scorer = try Scorer(validation: scoring.validation, rules: scoring.rules, model: model, shadow: shadow, pool: pool, observer: observer,
+                                deadLetters: configuration.deadLetters)
             let previous = state.withLock { state in
                 defer {
                     state.scorer = scorer

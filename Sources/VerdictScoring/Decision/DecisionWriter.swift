@@ -71,17 +71,21 @@ enum DecisionWriter {
     }
 }
 
-/// Writes dead-letter envelopes: the reasons, where the record came from, and the original bytes
-/// with every card number masked (as a JSON string when they are UTF-8, base64 otherwise).
+/// Writes dead-letter envelopes: the reasons, where the record came from, and a bounded prefix of
+/// the original bytes with every card number masked (as a JSON string when they are UTF-8, base64
+/// otherwise), with the original's length and sha256.
 public enum DeadLetterWriter {
     /// The envelope for `input`.
-    public static func write(_ input: ScoringInput, issues: [ValidationIssue], now: Double) -> [UInt8] {
-        var w = JSONWriter(capacity: (input.value?.count ?? 0) + 512)
+    public static func write(_ input: ScoringInput, issues: [ValidationIssue], now: Double,
+                             configuration: DeadLetterConfiguration = DeadLetterConfiguration()) -> [UInt8] {
+        let limit = max(0, configuration.maxOriginalBytes)
+        var w = JSONWriter(capacity: min(input.value?.count ?? 0, limit) + 768)
         w.raw("{\"schema_version\":1,\"reasons\":[")
         for (i, issue) in issues.enumerated() {
             if i > 0 { w.comma() }
             w.raw("{\"code\":"); w.string(issue.code.rawValue)
-            w.raw(",\"field\":"); w.string(issue.field)
+            // The field path can be an unknown member's name, which is the sender's text.
+            w.raw(",\"field\":"); w.string(PANMasking.masked(issue.field))
             w.raw(",\"message\":"); w.string(PANMasking.masked(issue.message))
             w.byte(UInt8(ascii: "}"))
         }
@@ -91,8 +95,12 @@ public enum DeadLetterWriter {
         w.raw("},\"received_at\":\""); RFC3339.format(input.receivedAt, into: &w.bytes)
         w.raw("\",\"dead_lettered_at\":\""); RFC3339.format(now, into: &w.bytes)
         w.raw("\",")
-        if var original = input.value {
+        if let value = input.value {
+            // Masked whole before the cut, so a card number straddling the cut is masked too.
+            var original = value
             PANMasking.maskAll(&original)
+            let truncated = original.count > limit
+            if truncated { original = Array(original[..<utf8Boundary(original, atMost: limit)]) }
             if String(validatingUTF8: original) != nil {
                 w.key("original_encoding"); w.string("utf8")
                 w.comma(); w.key("original"); w.string(String(decoding: original, as: UTF8.self))
@@ -100,12 +108,29 @@ public enum DeadLetterWriter {
                 w.key("original_encoding"); w.string("base64")
                 w.comma(); w.key("original"); w.string(Base64.encode(original))
             }
+            w.comma(); w.key("original_bytes"); w.integer(value.count)
+            w.comma(); w.key("original_truncated"); w.bool(truncated)
+            w.comma(); w.key("original_sha256"); w.string(SHA256Hex.of(value))
         } else {
             w.key("original_encoding"); w.string("none")
             w.comma(); w.key("original"); w.raw("null")
+            w.comma(); w.key("original_bytes"); w.integer(0)
+            w.comma(); w.key("original_truncated"); w.bool(false)
         }
         w.byte(UInt8(ascii: "}"))
         return w.bytes
+    }
+
+    /// The largest length <= `limit` that does not cut a UTF-8 sequence (bytes that are not UTF-8
+    /// at all are base64-encoded anyway).
+    static func utf8Boundary(_ bytes: [UInt8], atMost limit: Int) -> Int {
+        var end = min(limit, bytes.count)
+        var backed = 0
+        while end > 0, end < bytes.count, bytes[end] & 0xC0 == 0x80, backed < 3 {
+            end -= 1
+            backed += 1
+        }
+        return end
     }
 }
 

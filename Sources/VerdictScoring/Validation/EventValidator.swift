@@ -66,6 +66,8 @@ public struct EventValidator: Sendable {
             Self.withText(id, record) { text in
                 if text.isEmpty || text.count > 64 || !text.allSatisfy(Self.isIDCharacter) {
                     add(.invalidFormat, .transactionID, "must be 1-64 characters of A-Z a-z 0-9 _ . : -")
+                } else if PANMasking.identifierCarriesPAN(text) {
+                    add(.panNotAllowed, .transactionID, Self.panInIdentifier)
                 }
             }
         }
@@ -86,8 +88,8 @@ public struct EventValidator: Sendable {
             Self.withText(card, record) { text in
                 if text.isEmpty || text.count > 64 || text.contains(where: { $0 <= 0x20 || $0 == 0x7F }) {
                     add(.invalidFormat, .cardID, "must be a token of 1-64 printable characters without spaces")
-                } else if PANMasking.looksLikePAN(text) {
-                    add(.panNotAllowed, .cardID, "looks like a card number; send a token, never the PAN")
+                } else if PANMasking.identifierCarriesPAN(text) {
+                    add(.panNotAllowed, .cardID, "contains a card number; send a token, never the PAN")
                 }
             }
         }
@@ -157,8 +159,12 @@ public struct EventValidator: Sendable {
                 }
             }
         }
-        if let merchant = event.merchantID, merchant.count == 0 {
-            add(.invalidFormat, .merchantID, "must not be empty")
+        if let merchant = event.merchantID {
+            if merchant.count == 0 {
+                add(.invalidFormat, .merchantID, "must not be empty")
+            } else if Self.withText(merchant, record, PANMasking.identifierCarriesPAN) {
+                add(.panNotAllowed, .merchantID, Self.panInIdentifier)
+            }
         }
         if let days = event.cardAgeDays, days < 0 { add(.outOfRange, .cardAgeDays, "must be >= 0") }
         if let count = event.transactionsLast24h, count < 0 { add(.outOfRange, .transactionsLast24h, "must be >= 0") }
@@ -175,6 +181,9 @@ public struct EventValidator: Sendable {
         guard range.escaped else { return body(range.raw(in: record)) }
         return Array(range.string(in: record).utf8).withUnsafeBytes(body)
     }
+
+    /// Identifiers are copied into decisions, so one that carries a card number would publish it.
+    static let panInIdentifier = "contains a card number (a Luhn-valid run of 13-19 digits, or one written in groups); use an identifier without one"
 
     private static let channels: [([UInt8], Channel)] = Channel.allCases.map { (Array($0.rawValue.utf8), $0) }
 

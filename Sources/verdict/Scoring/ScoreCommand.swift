@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VerdictForest
+import VerdictPipeline
 import VerdictScoring
 
 /// `verdict score`: the stream's scoring code path over a file, for batch scoring and backtests.
@@ -32,7 +33,8 @@ struct ScoreCommand: AsyncParsableCommand {
         let scoringModel = try setup.loadModel(override: model)
         let pool = ForestWorkerPool(threads: threads)
         defer { pool.shutdown() }
-        let scorer = try Scorer(validation: setup.scoring.validation, rules: setup.scoring.rules, model: scoringModel, pool: pool, eventAgeSLA: !noAgeCheck)
+        let scorer = try Scorer(validation: setup.scoring.validation, rules: setup.scoring.rules, model: scoringModel, pool: pool, eventAgeSLA: !noAgeCheck,
+                                deadLetters: setup.configuration.deadLetters)
         var reader = try LineReader(path: input)
         let decisions = try OutputFile(path: output)
         let dead = try deadLetters.map { try OutputFile(path: $0) }

@@ -30,11 +30,11 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = try VerdictConfiguration.load(path: config)
         if let brokers { configuration.kafka.bootstrapServers = brokers.split(separator: ",").map(String.init) }
         if let sidecarPort { configuration.sidecar.port = sidecarPort }
-        let level = Logger.Level(rawValue: configuration.logging.level) ?? .info
+        let level = configuration.logging.logLevel
         let json = configuration.logging.format == "json"
         LoggingSystem.bootstrap { label in
             if json { return JSONLogHandler(label: label, level: level) }
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = MaskingLogHandler(StreamLogHandler.standardError(label: label))
             handler.logLevel = level
             return handler
         }
