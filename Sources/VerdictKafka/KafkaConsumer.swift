@@ -373,7 +373,14 @@ public final class KafkaConsumer: Sendable {
         let handle = self.handle
         let logger = self.logger
         let clean: Bool = await DedicatedThread.run(name: "verdict-close") {
-            thread?.join()
+            // The poll thread may be inside a handler (a drain that waits for a broker): wait for it
+            // until the deadline only. A thread still running then may still use the client, so the
+            // client is not destroyed; the process is exiting and the group expires the member.
+            let joinStarted = Self.uptimeNanoseconds()
+            if let thread, !thread.join(timeout: .nanoseconds(Int64(deadline > joinStarted ? deadline - joinStarted : 0))) {
+                logger.error("the poll thread did not stop before the close deadline; the consumer is abandoned, not destroyed")
+                return false
+            }
             let rk = handle.pointer
             var clean = true
             // Close through the consumer queue and serve it with consumer_poll, which runs the

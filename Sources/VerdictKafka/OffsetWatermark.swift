@@ -63,6 +63,24 @@ public struct OffsetWatermark: Sendable {
         (head..<offsets.count).compactMap { done[$0] ? nil : offsets[$0] }
     }
 
+    /// The consumer went back to `offset` (a seek, a log truncation, an offset reset): records at
+    /// and after it are forgotten (they will be delivered again and tracked anew); records before it
+    /// stay tracked, so one still in flight keeps holding back the committable offset.
+    ///
+    /// - Returns: The forgotten offsets that had not completed.
+    @discardableResult
+    public mutating func truncate(from offset: Int64) -> [Int64] {
+        let cut = offsets.firstIndex { $0 >= offset } ?? offsets.count
+        let forgotten = (cut..<offsets.count).compactMap { done[$0] ? nil : offsets[$0] }
+        offsets.removeSubrange(cut...)
+        done.removeSubrange(cut...)
+        // A rewind into the completed prefix: those entries are done; keep only what is before `offset`.
+        head = min(head, cut)
+        // Everything before `offset` completed if the committable offset had passed it.
+        if let committable = committableOffset, committable > offset { committableOffset = offset }
+        return forgotten
+    }
+
     /// Forgets everything in flight (the partition was revoked, or the consumer seeks backwards).
     public mutating func reset() {
         offsets.removeAll(keepingCapacity: true)
@@ -132,6 +150,12 @@ public struct PartitionWatermarks: Sendable {
     /// Forgets one partition's in-flight records but keeps tracking it (after a rewind).
     public mutating func reset(_ partition: KafkaTopicPartition) {
         watermarks[partition]?.reset()
+    }
+
+    /// The consumer went back to `offset` in `partition`; see ``OffsetWatermark/truncate(from:)``.
+    @discardableResult
+    public mutating func truncate(_ partition: KafkaTopicPartition, from offset: Int64) -> [Int64] {
+        watermarks[partition]?.truncate(from: offset) ?? []
     }
 
     /// The partitions tracked.

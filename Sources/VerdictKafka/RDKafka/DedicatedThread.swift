@@ -12,6 +12,8 @@ import Darwin
 final class DedicatedThread: @unchecked Sendable {
     // Written once by start() before any reader; join() reads it after start returned.
     private var thread: pthread_t?
+    /// Signalled when the body returns, for joins with a deadline.
+    private let finished = Completion()
 
     private final class Body {
         let run: () -> Void
@@ -20,9 +22,11 @@ final class DedicatedThread: @unchecked Sendable {
 
     /// Starts a thread running `body`. `name` is shown by `top -H` and debuggers (15 characters max).
     init(name: String, _ body: @escaping @Sendable () -> Void) {
+        let finished = self.finished
         let box = Unmanaged.passRetained(Body {
             verdict_set_thread_name(name)
             body()
+            finished.signal()
         }).toOpaque()
         var handle = pthread_t()
         let result = pthread_create(&handle, nil, { raw in
@@ -39,6 +43,19 @@ final class DedicatedThread: @unchecked Sendable {
         guard let thread else { return }
         self.thread = nil
         pthread_join(thread, nil)
+    }
+
+    /// Waits for the thread to finish, at most `timeout`. Returns false when it is still running
+    /// (it is then left to finish on its own, detached).
+    func join(timeout: Duration) -> Bool {
+        guard let thread else { return true }
+        self.thread = nil
+        guard finished.wait(timeout: timeout) else {
+            pthread_detach(thread)
+            return false
+        }
+        pthread_join(thread, nil)
+        return true
     }
 
     /// Runs a blocking call on a new dedicated thread and waits for it without blocking the caller's

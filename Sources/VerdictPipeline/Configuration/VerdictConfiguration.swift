@@ -160,7 +160,11 @@ public struct VerdictConfiguration: Sendable {
         /// and shutdown). After a crash, redelivered events number at most max_in_flight plus what
         /// was delivered in one interval. Default 1s.
         public var commitInterval: ConfigDuration = ConfigDuration(.seconds(1))
+        /// `pipeline.unhealthy_after`: a partition held this long by a delivery error that retrying
+        /// cannot fix (authorization, unknown topic, record too large) turns /healthz to 503. Default 60s.
+        public var unhealthyAfter: ConfigDuration = ConfigDuration(.seconds(60))
         enum CodingKeys: String, CodingKey {
+            case unhealthyAfter = "unhealthy_after"
             case commitInterval = "commit_interval"
             case guarantee
             case workerThreads = "worker_threads"

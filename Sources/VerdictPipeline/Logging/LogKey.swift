@@ -18,4 +18,11 @@ public enum LogKey {
     public static let duration = "duration_seconds"
     public static let port = "sidecar.port"
     public static let signal = "signal"
+    public static let partition = "kafka.partition"
+    public static let offset = "kafka.offset"
+    public static let topic = "kafka.topic"
+    public static let attempt = "pipeline.attempt"
+    public static let retryIn = "pipeline.retry_in"
+    public static let abandoned = "pipeline.abandoned"
+    public static let maxInFlight = "pipeline.max_in_flight"
 }

@@ -32,6 +32,11 @@ public final class PipelineMetrics: Sendable {
     /// Exactly-once transactions by outcome, and the records aborted ones carried.
     let transactions: [Bool: Counter]
     let abortedRecords: Counter
+    /// Partitions held by a non-retriable delivery error, and those waiting for delivery retries.
+    let heldPartitions: Gauge
+    let retryingPartitions: Gauge
+    /// 1 per held partition (labels bounded by the partition count), 0 once it is released.
+    let partitionHeld: Mutex<[KafkaTopicPartition: Gauge]>
     let buildInfo: Gauge
 
     /// Buckets for the histograms, in the metrics' base units.
@@ -86,6 +91,9 @@ public final class PipelineMetrics: Sendable {
             ($0, Counter(label: "verdict_transactions_total", dimensions: [("result", $0 ? "committed" : "aborted")], factory: factory))
         })
         abortedRecords = Counter(label: "verdict_transaction_aborted_records_total", dimensions: [], factory: factory)
+        heldPartitions = Gauge(label: "verdict_partitions_held", dimensions: [], factory: factory)
+        retryingPartitions = Gauge(label: "verdict_partitions_retrying", dimensions: [], factory: factory)
+        partitionHeld = Mutex([:])
         buildInfo = Gauge(label: "verdict_build_info", dimensions: build, factory: factory)
         buildInfo.record(1)
     }
@@ -118,6 +126,20 @@ public final class PipelineMetrics: Sendable {
             }
         }
         for (decision, count) in byDecision { decisions[decision]!.increment(by: count) }
+    }
+
+    /// Follows the relay's held and retrying partitions (called every poll; creates a gauge only
+    /// the first time a partition is held).
+    func holds(_ held: [KafkaTopicPartition: String], retrying: Int) {
+        heldPartitions.record(held.count)
+        retryingPartitions.record(retrying)
+        let gauges: [(Gauge, Bool)] = partitionHeld.withLock { gauges in
+            for partition in held.keys where gauges[partition] == nil {
+                gauges[partition] = Gauge(label: "verdict_partition_held", dimensions: [("topic", partition.topic), ("partition", String(partition.partition))], factory: factory)
+            }
+            return gauges.map { ($0.value, held[$0.key] != nil) }
+        }
+        for (gauge, isHeld) in gauges { gauge.record(isHeld ? 1 : 0) }
     }
 
     func consumerLag(_ statistics: KafkaStatistics) {

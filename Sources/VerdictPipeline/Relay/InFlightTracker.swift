@@ -41,12 +41,17 @@ struct InFlightTracker {
         }
     }
 
-    /// Output `id` failed; returns its entry with the attempt counted, for a retry decision.
-    mutating func failed(_ id: UInt64) -> (id: UInt64, entry: Pending)? {
-        guard var entry = pending[id] else { return nil }
-        entry.attempts += 1
-        pending[id] = entry
-        return (id, entry)
+    /// The partition, offset and attempts so far of output `id`, if it is in flight.
+    func entry(_ id: UInt64) -> (partition: KafkaTopicPartition, offset: Int64, attempts: Int)? {
+        pending[id].map { ($0.partition, $0.offset, $0.attempts) }
+    }
+
+    /// The partition of output `id`, if it is in flight.
+    func partition(of id: UInt64) -> KafkaTopicPartition? { pending[id]?.partition }
+
+    /// One more send of output `id`.
+    mutating func countAttempt(_ id: UInt64) {
+        pending[id]?.attempts += 1
     }
 
     /// The output kept for `id`, for a retry.
@@ -66,6 +71,16 @@ struct InFlightTracker {
         partitions.reduce(0) { $0 + watermarks.inFlight($1) }
     }
 
+    /// The consumer went back to `offset` in `partition`: outputs of records at or after it are
+    /// abandoned (the records come again); earlier ones stay in flight and keep holding the
+    /// watermark. Returns how many were abandoned.
+    mutating func rewind(_ partition: KafkaTopicPartition, to offset: Int64) -> [UInt64] {
+        watermarks.truncate(partition, from: offset)
+        let dropped = pending.filter { $0.value.partition == partition && $0.value.offset >= offset }.map(\.key)
+        for id in dropped { pending[id] = nil }
+        return dropped
+    }
+
     /// Drops partitions (revoked after draining, or lost): their pending outputs are abandoned and
     /// their unstored offsets forgotten. Returns how many records were abandoned.
     mutating func remove(_ partitions: Set<KafkaTopicPartition>) -> Int {
@@ -76,8 +91,4 @@ struct InFlightTracker {
         return before - pending.count
     }
 
-    /// Pending entries of partitions that are stuck (failed beyond retries), for reporting.
-    func oldestPending(_ partition: KafkaTopicPartition) -> Int64? {
-        watermarks[partition]?.pendingOffsets.first
-    }
 }

@@ -1,22 +1,31 @@
 public import Logging
+import Foundation
 import Synchronization
 public import VerdictKafka
 
 /// Moves records from a consumer group to a producer with at-least-once bookkeeping:
 /// consume -> process -> produce -> (delivery report) -> watermark -> store offset -> commit.
 ///
+/// The decisions live in ``RelayState`` (lock, decide, act); this class performs them.
 /// - An input offset is stored only after its output was acknowledged, through the contiguous
 ///   watermark, so a crash re-delivers anything not yet published and skips nothing.
-/// - A failed delivery is retried (up to ``Configuration/maxDeliveryAttempts``); past that the
-///   partition stops advancing and the failure is reported: it is never committed past.
+/// - A retriable delivery failure (broker down, timeout, leader moving) is retried with exponential
+///   backoff and jitter for as long as it takes; the stream resumes by itself when the broker is
+///   back. A non-retriable one (authorization, unknown topic, record too large) holds its partition
+///   (paused, nothing stored past it) and, after ``Configuration/unhealthyAfter``, turns /healthz to
+///   503 naming the partition, the topic and the error. A fatal producer error stops the stream.
 /// - In-flight records are bounded: past ``Configuration/maxInFlight`` the poll thread waits for
 ///   acknowledgements until fewer than ``Configuration/resumeBelow`` are in flight. Only if that
 ///   takes longer than ``Configuration/pauseAfter`` (a stalled broker) does the consumer pause its
 ///   partitions, resuming them below ``Configuration/resumeBelow``: librdkafka drops a paused
 ///   partition's prefetched records and fetches them again on resume, a broker round trip per
 ///   pause that capped throughput when the relay paused at every bound.
+/// - Records of partitions not assigned when they arrive (fetched just before a revoke) are dropped
+///   before tracking; assignment and any backward offset restart a partition's bookkeeping.
 /// - On revoke, in-flight work of the revoked partitions is drained (bounded by
 ///   ``Configuration/revokeDrainTimeout``), offsets stored, and the consumer commits before release.
+/// - No call on the poll thread waits without a deadline: a send waits at most
+///   ``Configuration/sendTimeout`` for queue space, then is retried from the poll loop.
 public final class Relay: KafkaConsumerHandler, Sendable {
     /// Bounds and budgets of a relay.
     public struct Configuration: Sendable {
@@ -24,23 +33,34 @@ public final class Relay: KafkaConsumerHandler, Sendable {
         public var maxInFlight: Int
         /// In-flight count below which paused partitions resume. Default maxInFlight / 2.
         public var resumeBelow: Int
-        /// Sends of one output before its partition is declared stuck. Default 5.
-        public var maxDeliveryAttempts: Int
         /// How long a revoke waits for in-flight records of the revoked partitions. Default 5 s.
         public var revokeDrainTimeout: Duration
         /// How long the poll thread waits at the bound for acknowledgements before it pauses the
-        /// partitions instead. Rebalance callbacks wait at most this long. Default 1 s.
+        /// partitions instead. Default 1 s.
         public var pauseAfter: Duration
+        /// First retry delay of a retriable delivery failure (doubling per attempt). Default 100 ms.
+        public var backoffBase: Duration
+        /// Longest retry delay. Default 30 s.
+        public var backoffMax: Duration
+        /// How long a partition may be held by a non-retriable error before /healthz answers 503
+        /// (`pipeline.unhealthy_after`). Default 60 s.
+        public var unhealthyAfter: Duration
+        /// How long one send waits for room in a full producer queue. Default 100 ms.
+        public var sendTimeout: Duration
 
         public init(
-            maxInFlight: Int = 20_000, resumeBelow: Int? = nil, maxDeliveryAttempts: Int = 5,
-            revokeDrainTimeout: Duration = .seconds(5), pauseAfter: Duration = .seconds(1)
+            maxInFlight: Int = 20_000, resumeBelow: Int? = nil, revokeDrainTimeout: Duration = .seconds(5), pauseAfter: Duration = .seconds(1),
+            backoffBase: Duration = .milliseconds(100), backoffMax: Duration = .seconds(30), unhealthyAfter: Duration = .seconds(60),
+            sendTimeout: Duration = .milliseconds(100)
         ) {
             self.maxInFlight = maxInFlight
             self.resumeBelow = resumeBelow ?? maxInFlight / 2
-            self.maxDeliveryAttempts = maxDeliveryAttempts
             self.revokeDrainTimeout = revokeDrainTimeout
             self.pauseAfter = pauseAfter
+            self.backoffBase = backoffBase
+            self.backoffMax = backoffMax
+            self.unhealthyAfter = unhealthyAfter
+            self.sendTimeout = sendTimeout
         }
     }
 
@@ -49,10 +69,16 @@ public final class Relay: KafkaConsumerHandler, Sendable {
         public var consumed = 0
         public var delivered = 0
         public var retried = 0
-        /// Outputs that failed every attempt; their partitions are stuck at them.
+        /// Outputs refused for good; their partitions are held.
         public var failedPermanently = 0
-        /// In-flight records dropped because their partition was revoked before they finished.
+        /// In-flight records dropped because their partition was revoked, lost or rewound.
         public var abandoned = 0
+        /// Records of partitions not assigned when they arrived.
+        public var droppedUnassigned = 0
+        /// Backward offsets seen.
+        public var rewinds = 0
+        /// Records the tracker refused.
+        public var refused = 0
         public var pauses = 0
     }
 
@@ -70,27 +96,32 @@ public final class Relay: KafkaConsumerHandler, Sendable {
         /// Exactly-once only: a batch's transaction committed, or was aborted (its records are then
         /// processed again; readers with read_committed never see the aborted ones).
         func relay(transactionEnded committed: Bool, records: Int)
+        /// Every poll: the partitions held by a non-retriable error (with the topic and error), the
+        /// partitions waiting for retries, and why the relay is unhealthy (empty when it is not).
+        func relay(held: [KafkaTopicPartition: String], retrying: Int, unhealthy: [String])
+        /// The producer cannot continue; the service must stop after committing what is safe.
+        func relay(fatal error: String)
     }
 
     public let configuration: Configuration
     private let processor: any RecordProcessor
     private let logger: Logger
     private let observer: (any Observer)?
-    /// Bookkeeping and counters under one lock: one acquisition per batch and per delivery report.
-    private let state = Mutex(State())
+    /// The decisions, under one lock: one acquisition per batch and per delivery report.
+    private let state: Mutex<RelayState>
+    /// Serialises offset stores: two threads storing one partition could otherwise store an older
+    /// offset after a newer one.
+    private let storeLock = Mutex(())
     private let producerBox = Mutex<KafkaProducer?>(nil)
     private let consumerBox = Mutex<WeakConsumer>(WeakConsumer())
-    private let retryQueue = Mutex<[UInt64]>([])
     private let paused = Atomic<Bool>(false)
     /// Cleared on shutdown: batches that arrive afterwards are left unprocessed (and unstored), so
     /// the next owner reads them again.
     private let accepting = Atomic<Bool>(true)
     private let repauseNeeded = Atomic<Bool>(false)
-
-    private struct State {
-        var tracker = InFlightTracker()
-        var counters = Counters()
-    }
+    /// Partitions already paused because they are held.
+    private let pausedHeld = Mutex<Set<KafkaTopicPartition>>([])
+    private let started = ContinuousClock.now
 
     private struct WeakConsumer: Sendable {
         weak var consumer: KafkaConsumer?
@@ -103,7 +134,15 @@ public final class Relay: KafkaConsumerHandler, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.observer = observer
+        state = Mutex(RelayState(policy: RelayState.Policy(
+            maxInFlight: configuration.maxInFlight, resumeBelow: configuration.resumeBelow,
+            backoffBase: configuration.backoffBase.seconds, backoffMax: configuration.backoffMax.seconds,
+            unhealthyAfter: configuration.unhealthyAfter.seconds
+        ), seed: UInt64(truncatingIfNeeded: ContinuousClock.now.hashValue)))
     }
+
+    /// Seconds since the relay was created (the state machine's clock).
+    private var now: Double { (ContinuousClock.now - started).seconds }
 
     /// The producer outputs go to.
     public func attach(producer: KafkaProducer) {
@@ -111,13 +150,23 @@ public final class Relay: KafkaConsumerHandler, Sendable {
     }
 
     /// Counters so far.
-    public var counters: Counters { state.withLock { $0.counters } }
+    public var counters: Counters {
+        let c = state.withLock { $0.counters }
+        return Counters(consumed: c.consumed, delivered: c.delivered, retried: c.retried, failedPermanently: c.failedPermanently,
+                        abandoned: c.abandoned, droppedUnassigned: c.droppedUnassigned, rewinds: c.rewinds, refused: c.refused, pauses: c.pauses)
+    }
 
     /// Records consumed and not yet acknowledged.
-    public var inFlight: Int { state.withLock { $0.tracker.inFlight } }
+    public var inFlight: Int { state.withLock { $0.inFlight } }
 
     /// Whether the consumer is paused for backpressure.
     public var isPaused: Bool { paused.load(ordering: .relaxed) }
+
+    /// Whether the relay can make progress, and if not why (held partitions, a fatal producer).
+    public var health: (healthy: Bool, reasons: [String]) {
+        let now = self.now
+        return state.withLock { $0.health(now: now) }
+    }
 
     // MARK: Consumer side (poll thread)
 
@@ -135,28 +184,44 @@ public final class Relay: KafkaConsumerHandler, Sendable {
             return
         }
         let clock = ContinuousClock()
-        let started = clock.now
+        let startedAt = clock.now
         var outputs: [KafkaProducerRecord] = []
         outputs.reserveCapacity(messages.count)
         processor.process(messages, into: &outputs)
         precondition(outputs.count == messages.count, "a RecordProcessor must return one output per input")
-        let (ids, inFlight): ([UInt64?], Int) = state.withLock { state in
-            state.counters.consumed += messages.count
-            return (zip(messages, outputs).map { state.tracker.track($0, output: $1) }, state.tracker.inFlight)
+        let (accepted, inFlight) = state.withLock { state in (state.accept(messages, outputs: outputs), state.inFlight) }
+        report(accepted)
+        for (id, record) in accepted.sends {
+            send(record, id: id, producer: producer)
         }
-        for (index, id) in ids.enumerated() {
-            guard let id else { continue }
-            send(outputs[index], id: id, producer: producer)
-        }
-        observer?.relay(processed: messages.count, seconds: (clock.now - started).seconds)
+        observer?.relay(processed: messages.count, seconds: (clock.now - startedAt).seconds)
         if inFlight >= configuration.maxInFlight {
             observer?.relay(inFlight: inFlight, paused: true)
             if let remaining = waitForAcknowledgements(producer, consumer) {
                 observer?.relay(inFlight: remaining, paused: false)
             } else if !paused.exchange(true, ordering: .relaxed) {
                 pauseAll(consumer)
-                state.withLock { $0.counters.pauses += 1 }
+                state.withLock { $0.countPause() }
             }
+        }
+    }
+
+    /// Logs what the state machine refused to track; nothing is skipped silently.
+    private func report(_ accepted: RelayState.Accepted) {
+        if accepted.droppedUnassigned > 0 {
+            logger.info("records of partitions no longer assigned were dropped before processing; their next owner reads them", metadata: [
+                LogKey.records: "\(accepted.droppedUnassigned)",
+            ])
+        }
+        if !accepted.rewound.isEmpty {
+            logger.warning("backward offset: the partition's bookkeeping restarts there (records in flight are redone)", metadata: [
+                LogKey.partitions: "\(accepted.rewound)",
+            ])
+        }
+        if accepted.refused > 0 {
+            logger.error("records refused by the offset tracker; they are not stored past and will be read again", metadata: [
+                LogKey.records: "\(accepted.refused)",
+            ])
         }
     }
 
@@ -166,17 +231,17 @@ public final class Relay: KafkaConsumerHandler, Sendable {
         var remaining = 0
         _ = drain(until: ContinuousClock.now + configuration.pauseAfter, producer: producer) {
             storeCompletedOffsets(consumer)
-            remaining = state.withLock { $0.tracker.inFlight }
+            remaining = state.withLock { $0.inFlight }
             return remaining < configuration.resumeBelow || !accepting.load(ordering: .relaxed)
         }
         return remaining < configuration.resumeBelow ? remaining : nil
     }
 
-    /// Retries failed outputs and waits for delivery reports until `done` holds (true) or
-    /// `deadline` passes (false). Each wait returns at the next delivery report, or after 20 ms.
+    /// Sends due retries and waits for delivery reports until `done` holds (true) or `deadline`
+    /// passes (false). Each wait returns at the next delivery report, or after 20 ms.
     private func drain(until deadline: ContinuousClock.Instant, producer: KafkaProducer?, _ done: () -> Bool) -> Bool {
         while true {
-            resendFailed()
+            resendDue()
             if done() { return true }
             guard ContinuousClock.now < deadline else { return false }
             producer?.waitForQueueSpace(timeout: .milliseconds(20))
@@ -187,11 +252,16 @@ public final class Relay: KafkaConsumerHandler, Sendable {
         observer?.relayDidPoll()
         consumerBox.withLock { if $0.consumer == nil { $0.consumer = consumer } }
         storeCompletedOffsets(consumer)
-        resendFailed()
+        resendDue()
         if repauseNeeded.exchange(false, ordering: .relaxed) && paused.load(ordering: .relaxed) {
             pauseAll(consumer)
         }
-        let inFlight = state.withLock { $0.tracker.inFlight }
+        let now = self.now
+        let (inFlight, held, retrying, health) = state.withLock { state in
+            (state.inFlight, state.held, state.retrying.count, state.health(now: now))
+        }
+        pauseHeld(consumer, Set(held.keys))
+        observer?.relay(held: held.mapValues { "\($0.topic): \($0.error)" }, retrying: retrying, unhealthy: health.reasons)
         let isPaused = paused.load(ordering: .relaxed)
         if isPaused && inFlight < configuration.resumeBelow {
             resume(consumer, inFlight: inFlight)
@@ -204,7 +274,9 @@ public final class Relay: KafkaConsumerHandler, Sendable {
     public func consumer(_ consumer: KafkaConsumer, rebalance event: KafkaRebalanceEvent) {
         observer?.relay(rebalance: event)
         switch event {
-        case .assigned:
+        case .assigned(let list):
+            state.withLock { $0.assigned(list) }
+            pausedHeld.withLock { $0.subtract(list) }
             // Newly assigned partitions start unpaused; pause them on the next poll if we are paused.
             if paused.load(ordering: .relaxed) { repauseNeeded.store(true, ordering: .relaxed) }
         case .revoked(let list):
@@ -213,20 +285,16 @@ public final class Relay: KafkaConsumerHandler, Sendable {
                 state.withLock { $0.tracker.inFlight(partitions) } == 0
             }
             storeCompletedOffsets(consumer)
-            let abandoned = state.withLock { state in
-                let abandoned = state.tracker.remove(partitions)
-                state.counters.abandoned += abandoned
-                return abandoned
-            }
+            let abandoned = state.withLock { $0.revoked(list) }
+            pausedHeld.withLock { $0.subtract(list) }
             if abandoned > 0 {
                 logger.warning("revoked partitions with records still in flight; the next owner re-processes them", metadata: [
-                    "relay.abandoned": "\(abandoned)", "kafka.partitions": "\(list)",
+                    LogKey.abandoned: "\(abandoned)", LogKey.partitions: "\(list)",
                 ])
             }
         case .lost(let list):
-            state.withLock { state in
-                state.counters.abandoned += state.tracker.remove(Set(list))
-            }
+            state.withLock { $0.revoked(list) }
+            pausedHeld.withLock { $0.subtract(list) }
         }
     }
 
@@ -238,15 +306,17 @@ public final class Relay: KafkaConsumerHandler, Sendable {
         observer?.relay(statistics: statistics)
     }
 
-    /// Stores every offset that completed since the last call.
+    /// Stores every offset that completed since the last call (serialised across threads).
     public func storeCompletedOffsets(_ consumer: KafkaConsumer) {
-        let offsets = state.withLock { $0.tracker.takeOffsetsToStore() }
-        guard !offsets.isEmpty else { return }
-        do {
-            try consumer.storeOffsets(offsets)
-        } catch {
-            // A partition revoked meanwhile: its next owner re-reads from the committed offset.
-            logger.debug("cannot store offsets", metadata: ["error": "\(error)"])
+        storeLock.withLock { _ in
+            let offsets = state.withLock { $0.takeOffsetsToStore() }
+            guard !offsets.isEmpty else { return }
+            do {
+                try consumer.storeOffsets(offsets)
+            } catch {
+                // A partition revoked meanwhile: its next owner re-reads from the committed offset.
+                logger.debug("cannot store offsets", metadata: [LogKey.error: "\(error)"])
+            }
         }
     }
 
@@ -257,58 +327,58 @@ public final class Relay: KafkaConsumerHandler, Sendable {
         if let error = report.error {
             handleFailure(report.id, error: error)
         } else {
-            state.withLock { state in
-                state.tracker.delivered(report.id)
-                state.counters.delivered += 1
-            }
+            state.withLock { $0.delivered(report.id) }
             observer?.relay(delivered: 1)
         }
     }
 
     private func handleFailure(_ id: UInt64, error: KafkaError) {
-        let maxAttempts = configuration.maxDeliveryAttempts
-        let retriable = error.code != .purged
-            && (error.isRetriable || error.isIndefinite || error.code == .brokerUnreachable || error.code == .timedOut)
-        let outcome: (entry: InFlightTracker.Pending, retry: Bool)? = state.withLock { state in
-            guard let (_, entry) = state.tracker.failed(id) else { return nil }
-            let retry = retriable && entry.attempts <= maxAttempts
-            if retry { state.counters.retried += 1 } else { state.counters.failedPermanently += 1 }
-            return (entry, retry)
-        }
-        guard let (entry, retry) = outcome else { return }
-        if retry {
-            retryQueue.withLock { $0.append(id) }
-            logger.warning("delivery failed; retrying", metadata: [
-                "error": "\(error)", "kafka.partition": "\(entry.partition)", "kafka.offset": "\(entry.offset)", "relay.attempt": "\(entry.attempts)",
+        let kind = RelayState.classify(error)
+        let now = self.now
+        let (action, entry) = state.withLock { state in (state.failed(id, kind: kind, error: "\(error)", now: now), state.tracker.entry(id)) }
+        let partition = entry.map { "\($0.partition)" } ?? "?"
+        let offset = entry.map { "\($0.offset)" } ?? "?"
+        switch action {
+        case .ignored, .resendSoon:
+            return
+        case .retry(let due, let attempt):
+            // One line per output would flood the log during an outage: the first retry and every tenth.
+            if attempt == 2 || attempt % 10 == 0 {
+                logger.warning("delivery failed; retrying with backoff until the broker accepts it", metadata: [
+                    LogKey.error: "\(error)", LogKey.partition: "\(partition)", LogKey.offset: "\(offset)",
+                    LogKey.attempt: "\(attempt)", LogKey.retryIn: "\(String(format: "%.2f", max(0, due - now))) s",
+                ])
+            }
+            observer?.relay(deliveryFailed: error, permanently: false)
+        case .hold(let held, let hold):
+            logger.error("delivery failed and cannot succeed by retrying; the partition is held (paused, nothing stored past it) until restart", metadata: [
+                LogKey.error: "\(error)", LogKey.partition: "\(held)", LogKey.offset: "\(hold.offset)", LogKey.topic: "\(hold.topic)",
             ])
-        } else {
-            logger.error("delivery failed permanently; the partition stops advancing at this offset until restart", metadata: [
-                "error": "\(error)", "kafka.partition": "\(entry.partition)", "kafka.offset": "\(entry.offset)",
-            ])
+            observer?.relay(deliveryFailed: error, permanently: true)
+        case .fatal(let message):
+            logger.critical("the producer failed fatally; the stream stops after committing what is safe", metadata: [LogKey.error: "\(message)"])
+            observer?.relay(deliveryFailed: error, permanently: true)
+            observer?.relay(fatal: message)
         }
-        observer?.relay(deliveryFailed: error, permanently: !retry)
     }
 
     // MARK: Sending
 
     private func send(_ record: KafkaProducerRecord, id: UInt64, producer: KafkaProducer) {
         do {
-            // A full producer queue is the hard bound: wait for delivery reports to make room.
-            try producer.sendBlocking(record, id: id, timeout: .seconds(3600))
+            // A full queue waits briefly for room; past that the send is retried from the poll loop,
+            // so neither a poll nor a revoke callback blocks on a stalled broker.
+            try producer.sendBlocking(record, id: id, timeout: configuration.sendTimeout)
         } catch {
-            logger.error("cannot enqueue an output record; its partition stops advancing", metadata: ["error": "\(error)"])
             handleFailure(id, error: error)
         }
     }
 
-    private func resendFailed() {
-        let ids = retryQueue.withLock { queue in
-            defer { queue.removeAll() }
-            return queue
-        }
-        guard !ids.isEmpty, let producer = producerBox.withLock({ $0 }) else { return }
-        for id in ids {
-            guard let record = state.withLock({ $0.tracker.pendingRecord(id) }) else { continue }
+    private func resendDue() {
+        let now = self.now
+        let due = state.withLock { $0.dueRetries(now: now) }
+        guard !due.isEmpty, let producer = producerBox.withLock({ $0 }) else { return }
+        for (id, record) in due {
             send(record, id: id, producer: producer)
         }
     }
@@ -318,19 +388,35 @@ public final class Relay: KafkaConsumerHandler, Sendable {
     private func pauseAll(_ consumer: KafkaConsumer) {
         do {
             try consumer.pause(consumer.assignment)
-            logger.info("consumer paused: too many records in flight", metadata: ["relay.max_in_flight": "\(configuration.maxInFlight)"])
+            logger.info("consumer paused: too many records in flight", metadata: [LogKey.maxInFlight: "\(configuration.maxInFlight)"])
         } catch {
-            logger.warning("cannot pause partitions", metadata: ["error": "\(error)"])
+            logger.warning("cannot pause partitions", metadata: [LogKey.error: "\(error)"])
+        }
+    }
+
+    /// Held partitions stay paused: their bookkeeping cannot advance, so fetching more would only grow it.
+    private func pauseHeld(_ consumer: KafkaConsumer, _ held: Set<KafkaTopicPartition>) {
+        let newly = pausedHeld.withLock { paused in
+            let newly = held.subtracting(paused)
+            paused.formUnion(newly)
+            return newly
+        }
+        guard !newly.isEmpty else { return }
+        do {
+            try consumer.pause(newly.sorted())
+        } catch {
+            logger.warning("cannot pause held partitions", metadata: [LogKey.error: "\(error)"])
         }
     }
 
     private func resume(_ consumer: KafkaConsumer, inFlight: Int) {
         guard paused.exchange(false, ordering: .relaxed) else { return }
+        let held = pausedHeld.withLock { $0 }
         do {
-            try consumer.resume(consumer.assignment)
-            logger.info("consumer resumed", metadata: ["relay.in_flight": "\(inFlight)"])
+            try consumer.resume(consumer.assignment.filter { !held.contains($0) })
+            logger.info("consumer resumed", metadata: [LogKey.inFlight: "\(inFlight)"])
         } catch {
-            logger.warning("cannot resume partitions", metadata: ["error": "\(error)"])
+            logger.warning("cannot resume partitions", metadata: [LogKey.error: "\(error)"])
         }
         observer?.relay(inFlight: inFlight, paused: false)
     }

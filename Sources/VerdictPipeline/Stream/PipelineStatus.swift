@@ -8,6 +8,7 @@ public final class PipelineStatus: Sendable {
     private let joined = Atomic<Bool>(false)
     private let assigned = Atomic<Int>(0)
     private let fatal = Mutex<String?>(nil)
+    private let unhealthy = Mutex<[String]>([])
     private let started = ContinuousClock.now
 
     public init() {}
@@ -25,7 +26,11 @@ public final class PipelineStatus: Sendable {
         let now = assigned.add(delta, ordering: .relaxed).newValue
         if now < 0 { assigned.store(0, ordering: .relaxed) }
     }
-    func failed(_ message: String) { fatal.withLock { $0 = message } }
+    func failed(_ message: String) { fatal.withLock { $0 = $0 ?? message } }
+    func relayHealth(_ reasons: [String]) { unhealthy.withLock { $0 = reasons } }
+
+    /// Why the stream cannot make progress although its poll loop runs (held partitions); empty when it can.
+    public var unhealthyReasons: [String] { unhealthy.withLock { $0 } }
 
     /// Seconds since the poll loop last went round (nil before the first poll).
     public var secondsSinceLastPoll: Double? {
@@ -41,7 +46,7 @@ public final class PipelineStatus: Sendable {
     /// Alive: the poll loop went round in the last `staleAfter` seconds (or the process started
     /// less than that ago and is still starting it) and nothing fatal happened.
     public func isAlive(staleAfter: Double = 15) -> Bool {
-        guard fatalError == nil else { return false }
+        guard fatalError == nil, unhealthyReasons.isEmpty else { return false }
         guard let since = secondsSinceLastPoll else { return Double(nowNanoseconds) / 1e9 < staleAfter }
         return since < staleAfter
     }
@@ -88,6 +93,11 @@ final class PipelineObserver: Relay.Observer {
         }
     }
     func relayDidPoll() { status.polled() }
+    func relay(held: [KafkaTopicPartition: String], retrying: Int, unhealthy: [String]) {
+        metrics?.holds(held, retrying: retrying)
+        status.relayHealth(unhealthy)
+    }
+    func relay(fatal error: String) { status.failed(error) }
     func relay(transactionEnded committed: Bool, records: Int) {
         metrics?.transactions[committed]!.increment()
         if !committed { metrics?.abortedRecords.increment(by: records) }

@@ -44,16 +44,25 @@ public final class StreamService: Service, Sendable {
         var relay: Relay?
         var transactional: TransactionalRelay?
         let producer: KafkaProducer
+        // A fatal producer error (fenced, idempotence broken) cannot be retried away: the stream stops
+        // and the process exits non-zero after committing what is safe.
+        let onError: @Sendable (KafkaError) -> Void = { [logger, status] error in
+            logger.error("kafka producer error", metadata: [LogKey.error: "\(error)"])
+            if error.isFatal { status.failed("producer: \(error)") }
+        }
         if c.exactlyOnce {
-            producer = try KafkaProducer(configuration: c.producerConfiguration(), logger: logger, deliveryReports: { _ in })
+            producer = try KafkaProducer(configuration: c.producerConfiguration(), logger: logger, onError: onError, deliveryReports: { _ in })
             transactional = TransactionalRelay(processor: processor, producer: producer, timeout: c.kafka.producer.messageTimeout.duration, logger: logger, observer: observer)
         } else {
             let atLeastOnce = Relay(
                 processor: processor,
-                configuration: Relay.Configuration(maxInFlight: c.pipeline.maxInFlight, resumeBelow: c.pipeline.resumeBelow, revokeDrainTimeout: c.pipeline.revokeTimeout.duration),
+                configuration: Relay.Configuration(
+                    maxInFlight: c.pipeline.maxInFlight, resumeBelow: c.pipeline.resumeBelow, revokeDrainTimeout: c.pipeline.revokeTimeout.duration,
+                    unhealthyAfter: c.pipeline.unhealthyAfter.duration
+                ),
                 logger: logger, observer: observer
             )
-            producer = try KafkaProducer(configuration: c.producerConfiguration(), logger: logger, deliveryReports: atLeastOnce.handleDelivery)
+            producer = try KafkaProducer(configuration: c.producerConfiguration(), logger: logger, onError: onError, deliveryReports: atLeastOnce.handleDelivery)
             atLeastOnce.attach(producer: producer)
             relay = atLeastOnce
         }

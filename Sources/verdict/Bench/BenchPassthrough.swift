@@ -90,5 +90,7 @@ struct BenchPassthrough: AsyncParsableCommand {
         func relay(statistics: KafkaStatistics) {}
         func relayDidPoll() {}
         func relay(transactionEnded committed: Bool, records: Int) {}
+        func relay(held: [KafkaTopicPartition: String], retrying: Int, unhealthy: [String]) {}
+        func relay(fatal error: String) {}
     }
 }

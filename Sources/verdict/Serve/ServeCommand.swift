@@ -69,16 +69,20 @@ struct ServeCommand: AsyncParsableCommand {
         let watch = ModelWatchService(models: models, logger: logger)
         // Graceful shutdown runs in reverse order: the stream stops first (draining while the
         // sidecar still answers), the sidecar last.
+        let watchdog = ShutdownWatchdog(limit: configuration.pipeline.shutdownTimeout.seconds + 5, stream: stream, logger: logger)
         var services: [any Service] = [sidecar, DriftMonitorService(monitor: drift, models: models)]
         if configuration.model.watch { services.append(watch) }
         services.append(stream)
+        // Last, so it hears of a shutdown first, whatever started it (a signal, a fatal error, a
+        // failed service), and arms the deadline before anything else starts to stop.
+        services.append(watchdog)
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup) },
             gracefulShutdownSignals: [],
             cancellationSignals: [],
             logger: logger
         ))
-        let signals = SignalHandling(group: group, stream: stream, models: models, shutdownTimeout: configuration.pipeline.shutdownTimeout.seconds, logger: logger)
+        let signals = SignalHandling(group: group, stream: stream, models: models, watchdog: watchdog, logger: logger)
         signals.install()
         do {
             try await group.run()
@@ -131,7 +135,7 @@ final class SignalHandling: @unchecked Sendable {
     private let group: ServiceGroup
     private let stream: StreamService
     private let models: ModelManager
-    private let shutdownTimeout: Double
+    private let watchdog: ShutdownWatchdog
     private let logger: Logger
     private let signalsSeen = Atomic<Int>(0)
     private let forcedFlag = Atomic<Bool>(false)
@@ -141,11 +145,11 @@ final class SignalHandling: @unchecked Sendable {
     /// and some init processes signal both the process and its process group.
     static let duplicateWindow: UInt64 = 1_000_000_000
 
-    init(group: ServiceGroup, stream: StreamService, models: ModelManager, shutdownTimeout: Double, logger: Logger) {
+    init(group: ServiceGroup, stream: StreamService, models: ModelManager, watchdog: ShutdownWatchdog, logger: Logger) {
         self.group = group
         self.stream = stream
         self.models = models
-        self.shutdownTimeout = shutdownTimeout
+        self.watchdog = watchdog
         self.logger = logger
     }
 
@@ -177,19 +181,45 @@ final class SignalHandling: @unchecked Sendable {
         if count == 1 {
             firstSignalAt.store(now, ordering: .relaxed)
             logger.info("shutting down gracefully", metadata: [LogKey.signal: "\(signal == SIGTERM ? "SIGTERM" : "SIGINT")"])
+            watchdog.arm()
             Task { await group.triggerGracefulShutdown() }
-            // Never hang: past the deadline (and a margin for closing), stop the process.
-            let limit = shutdownTimeout + 5
-            DispatchQueue.global().asyncAfter(deadline: .now() + limit) { [self] in
-                logger.error("shutdown overran its deadline; exiting", metadata: [LogKey.duration: "\(limit)"])
-                stream.emergencyStop()
-                exit(3)
-            }
         } else {
             forcedFlag.store(true, ordering: .relaxed)
             logger.warning("second signal: stopping now")
             stream.emergencyStop()
             exit(2)
+        }
+    }
+}
+
+/// Never hang on the way out: once any shutdown starts (a signal, a fatal stream error, a service
+/// that failed), the process commits what is safe and exits 3 if it is still running `limit`
+/// seconds later.
+final class ShutdownWatchdog: Service, Sendable {
+    private let limit: Double
+    private let stream: StreamService
+    private let logger: Logger
+    private let armed = Atomic<Bool>(false)
+
+    init(limit: Double, stream: StreamService, logger: Logger) {
+        self.limit = limit
+        self.stream = stream
+        self.logger = logger
+    }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        arm()
+    }
+
+    /// Starts the deadline (once; later calls do nothing).
+    func arm() {
+        guard !armed.exchange(true, ordering: .relaxed) else { return }
+        let limit = self.limit
+        DispatchQueue.global().asyncAfter(deadline: .now() + limit) { [logger, stream] in
+            logger.error("shutdown overran its deadline; exiting", metadata: [LogKey.duration: "\(limit)"])
+            stream.emergencyStop()
+            exit(3)
         }
     }
 }

@@ -14,6 +14,7 @@ struct SidecarAdapter: SidecarBackend {
         var details: [(String, String)] = []
         if let since = status.secondsSinceLastPoll { details.append(("seconds_since_poll", String(format: "%.3f", since))) }
         if let fatal = status.fatalError { details.append(("fatal_error", fatal)) }
+        for (index, reason) in status.unhealthyReasons.enumerated() { details.append(("held_\(index)", reason)) }
         return (status.isAlive(), details)
     }
 
