@@ -111,6 +111,11 @@ public final class KafkaMockCluster: @unchecked Sendable {
         }
     }
 
+    /// Drops the errors still queued for requests of `kind`.
+    public func clearRequestErrors(_ kind: RequestKind) {
+        rd_kafka_mock_clear_request_errors(cluster, kind.rawValue)
+    }
+
     /// Moves the leadership of a partition to another broker.
     public func setPartitionLeader(topic: String, partition: Int, broker: Int) {
         _ = rd_kafka_mock_partition_set_leader(cluster, topic, Int32(partition), Int32(broker))

@@ -129,3 +129,97 @@ struct MockClusterServiceTests {
         #expect(try await service.waitForExit(timeout: .seconds(20)) == 0)
     }
 }
+
+/// Outages and refusals of the decisions topic: the stream never wedges silently.
+@Suite("Stream service under outages (mock cluster and Tansu)", .serialized, .enabled(if: TestBroker.enabled))
+struct OutageTests {
+    @Test("the decisions broker down for six message timeouts: retried with backoff, /healthz stays 200, the stream resumes by itself, nothing lost")
+    func outageLongerThanMessageTimeout() async throws {
+        let cluster = try KafkaMockCluster(brokers: 2, logger: MockClusterServiceTests.logger)
+        cluster.setGroupInitialRebalanceDelay(.zero)
+        let fixture = try await StreamFixture.make(
+            "outage", brokers: cluster.bootstrapServers, pipeline: ["max_in_flight: 2000"],
+            producerProperties: ["message.timeout.ms": "1500"], mock: cluster
+        )
+        for partition in 0..<4 {
+            cluster.setPartitionLeader(topic: fixture.input, partition: partition, broker: 1)
+            cluster.setPartitionLeader(topic: fixture.decisions, partition: partition, broker: 2)
+        }
+        cluster.setPartitionLeader(topic: fixture.deadLetters, partition: 0, broker: 1)
+        cluster.setCoordinator(group: fixture.group, broker: 1)
+        let total = 20_000
+        try await fixture.generate(count: total, seed: 41)
+        let service = try fixture.start()
+        try await service.waitUntilReady()
+        try await eventually(timeout: .seconds(60), "some decisions delivered") { () async -> Bool in
+            ((try? await service.metric("verdict_events_consumed_total{topic=\"\(fixture.input)\"}")) ?? 0) > 0
+        }
+        cluster.setBrokerDown(2)
+        var sawRetrying = false
+        let clock = ContinuousClock()
+        let outageEnds = clock.now + .seconds(9)
+        while clock.now < outageEnds {
+            let (status, body) = try await service.get("/healthz")
+            #expect(status == 200, "healthz during a broker outage: \(status) \(body)")
+            if (try await service.metric("verdict_partitions_retrying") ?? 0) > 0 { sawRetrying = true }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        #expect(sawRetrying, "no partition was reported retrying during the outage")
+        #expect((try await service.metric("verdict_delivery_failures_total{permanent=\"false\"}") ?? 0) > 0)
+        cluster.setBrokerUp(2)
+        let tally = try await OutcomeReader.read(fixture, expected: total, timeout: .seconds(120))
+        #expect(tally.missing.isEmpty, "lost: \(tally.missing.count)")
+        #expect(try await service.metric("verdict_partitions_held") == 0)
+        #expect(try await service.get("/healthz").0 == 200)
+        service.signal(SIGTERM)
+        #expect(try await service.waitForExit(timeout: .seconds(20)) == 0)
+    }
+
+    @Test("decisions the broker refuses for good hold their partitions; /healthz turns 503 naming topic and error; a restart with the cause fixed loses nothing")
+    func refusalHoldsAndTurnsUnhealthy() async throws {
+        let cluster = try KafkaMockCluster(brokers: 1, logger: MockClusterServiceTests.logger)
+        cluster.setGroupInitialRebalanceDelay(.zero)
+        let fixture = try await StreamFixture.make(
+            "held", brokers: cluster.bootstrapServers, pipeline: ["unhealthy_after: 2s", "shutdown_timeout: 3s"], mock: cluster
+        )
+        let total = 2_000
+        try await fixture.generate(count: total, seed: 42)
+        cluster.failNextRequests(.produce, with: Array(repeating: .topicAuthorizationFailed, count: 10_000))
+        let service = try fixture.start()
+        try await service.waitUntilReady()
+        try await eventually(timeout: .seconds(60), "/healthz 503 naming the refusal") { () async -> Bool in
+            guard let (status, body) = try? await service.get("/healthz") else { return false }
+            return status == 503 && body.contains("held") && body.contains("uthoriz")
+        }
+        #expect((try await service.metric("verdict_partitions_held") ?? 0) >= 1)
+        #expect(service.logContains("the partition is held"))
+        service.signal(SIGKILL)
+        _ = try await service.waitForExit(timeout: .seconds(10))
+        // The cause is fixed (the injected refusals are cleared); the restarted service delivers all.
+        cluster.clearRequestErrors(.produce)
+        let restarted = try fixture.start("serve-2")
+        try await restarted.waitUntilReady()
+        let tally = try await OutcomeReader.read(fixture, expected: total, timeout: .seconds(120))
+        #expect(tally.missing.isEmpty, "lost: \(tally.missing.count)")
+        #expect(try await restarted.get("/healthz").0 == 200)
+        restarted.signal(SIGTERM)
+        #expect(try await restarted.waitForExit(timeout: .seconds(20)) == 0)
+    }
+
+    @Test("exactly-once: a commit that fails retriably more times than any fixed budget is resumed, never aborted into a livelock")
+    func exactlyOnceResumesCommit() async throws {
+        let total = 10_000
+        let (cluster, fixture) = try await MockClusterServiceTests.exactlyOnceFixture("eos-resume", events: total, seed: 43)
+        cluster.failNextRequests(.endTransaction, with: Array(repeating: .coordinatorNotAvailable, count: 8))
+        cluster.failNextRequests(.transactionOffsetCommit, with: Array(repeating: .coordinatorNotAvailable, count: 6))
+        let service = try fixture.start()
+        try await service.waitUntilReady()
+        let tally = try await OutcomeReader.read(fixture, expected: total, timeout: .seconds(120), settle: .seconds(2), isolation: "read_committed")
+        #expect(tally.missing.isEmpty, "lost: \(tally.missing.count)")
+        #expect(tally.duplicates == 0)
+        #expect(try await service.metric("verdict_transactions_total{result=\"aborted\"}") == 0)
+        #expect(try await service.get("/healthz").0 == 200)
+        service.signal(SIGTERM)
+        #expect(try await service.waitForExit(timeout: .seconds(20)) == 0)
+    }
+}

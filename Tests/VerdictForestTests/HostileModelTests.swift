@@ -212,9 +212,9 @@ struct HostileModelTests {
         #expect(try ubjson(Self.xgboostUBJSON).featureCount == 2)
     }
 
-    @Test("a long run of UBJSON no-op markers is skipped in a loop, before the model and between elements")
+    @Test("a long run of UBJSON no-op markers is passed over in a loop, before the model and between elements")
     func ubjsonNoOps() throws {
-        let run = [UInt8](repeating: UInt8(ascii: "N"), count: 1_000_000)
+        let run = [UInt8](repeating: UInt8(ascii: "N"), count: 300_000)
         #expect(try ubjson(run + Self.xgboostUBJSON).featureCount == 2)
         // A file of nothing but no-ops has no model in it.
         expectRefused("crafted") { () throws(ForestError) in try ubjson(run) }

@@ -25,4 +25,5 @@ public enum LogKey {
     public static let retryIn = "pipeline.retry_in"
     public static let abandoned = "pipeline.abandoned"
     public static let maxInFlight = "pipeline.max_in_flight"
+    public static let limit = "pipeline.transaction_limit"
 }

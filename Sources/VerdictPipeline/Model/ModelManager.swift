@@ -76,6 +76,9 @@ public final class ModelManager: Sendable {
         ModelRepository(path: configuration.resolve(path), limits: ModelLimits(maxFileBytes: configuration.model.maxFileBytes), loader: loader)
     }
 
+    /// How dead letters are written (`dead_letters.*`).
+    public var deadLetterConfiguration: DeadLetterConfiguration { configuration.deadLetters }
+
     /// The repository of the champion model.
     public var repository: ModelRepository { Self.repository(configuration.model.path, configuration, loader) }
 

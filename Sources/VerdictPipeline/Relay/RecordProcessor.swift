@@ -6,6 +6,14 @@ public protocol RecordProcessor: Sendable {
     /// Processes a batch on the consumer's poll thread. `outputs` is empty on entry; append one record
     /// per message, in the same order.
     func process(_ messages: [KafkaMessage], into outputs: inout [KafkaProducerRecord])
+
+    /// A dead letter to publish instead of `message`'s output when that output cannot be published
+    /// (exactly-once: its transaction aborts even alone); nil when the processor has none.
+    func deadLetter(for message: KafkaMessage, reason: String) -> KafkaProducerRecord?
+}
+
+extension RecordProcessor {
+    public func deadLetter(for message: KafkaMessage, reason: String) -> KafkaProducerRecord? { nil }
 }
 
 /// Copies every record unchanged to another topic: the ceiling benchmark (`verdict bench passthrough`).

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 public import Logging
 import Synchronization
 public import VerdictKafka
@@ -6,107 +11,264 @@ public import VerdictKafka
 /// transaction (transactional producer + send_offsets_to_transaction), so a consumer reading
 /// `read_committed` sees every decision exactly once, whatever fails.
 ///
-/// On an abortable error the transaction is aborted and the batch's partitions are rewound to the
-/// batch's first offsets, so the batch is consumed and processed again. A fatal error (fenced by
-/// another instance with the same transactional.id) stops processing and is reported.
+/// Failure handling, following librdkafka's transactional API contract:
+/// - A retriable error of `send_offsets_to_transaction` or `commit_transaction` is retried by
+///   calling the same function again (a commit resumes; it is never aborted while it may still
+///   succeed, which librdkafka refuses with a conflict), with backoff, within
+///   ``Configuration/commitDeadline``.
+/// - An abortable error aborts the transaction; the abort itself is retried until it succeeds, and
+///   only then are the batch's partitions rewound to their first offsets and processed again.
+/// - A batch that aborts ``Configuration/bisectAfter`` times in a row is bisected: the next
+///   transactions carry half the records, then a quarter, down to one; a single record whose
+///   transaction still aborts is dead-lettered (`PUBLISH_FAILED`) instead of its output, so one poison
+///   record cannot stop a partition forever.
+/// - A fatal error (fenced by a newer instance with the same transactional.id) stops processing; the
+///   service exits non-zero and its transaction is aborted by the coordinator.
+/// - On shutdown, no new batch starts; the open one ends (commit or abort) within its deadline.
 public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
+    /// Budgets of the transactional relay.
+    public struct Configuration: Sendable {
+        /// The timeout of each librdkafka transactional call. Default 30 s (the message timeout).
+        public var callTimeout: Duration
+        /// How long a transaction may keep retrying its commit before the relay gives up and stops
+        /// (the coordinator then aborts it after `transaction.timeout.ms`). Default 120 s, below
+        /// librdkafka's default `max.poll.interval.ms` of 300 s.
+        public var commitDeadline: Duration
+        /// Aborts in a row of a batch starting at the same offsets before it is bisected. Default 3.
+        public var bisectAfter: Int
+
+        public init(callTimeout: Duration = .seconds(30), commitDeadline: Duration = .seconds(120), bisectAfter: Int = 3) {
+            self.callTimeout = callTimeout
+            self.commitDeadline = commitDeadline
+            self.bisectAfter = bisectAfter
+        }
+    }
+
     private let processor: any RecordProcessor
     private let producer: KafkaProducer
     private let logger: Logger
     private let observer: (any Relay.Observer)?
-    private let timeout: Duration
+    private let configuration: Configuration
     private let failure = Mutex<KafkaError?>(nil)
-    private let counts = Mutex<(committed: Int, aborted: Int)>((0, 0))
+    private let counts = Mutex<(committed: Int, aborted: Int, deadLettered: Int)>((0, 0, 0))
+    private let accepting = Atomic<Bool>(true)
+    /// Consecutive aborts of batches that started at the same offsets, and how many records the
+    /// next transaction may carry (nil: the whole batch).
+    private let poison = Mutex<Poison>(Poison())
 
-    public init(processor: any RecordProcessor, producer: KafkaProducer, timeout: Duration = .seconds(30), logger: Logger, observer: (any Relay.Observer)? = nil) {
+    private struct Poison {
+        var start: [KafkaTopicPartition: Int64] = [:]
+        var aborts = 0
+        var limit: Int?
+    }
+
+    public init(processor: any RecordProcessor, producer: KafkaProducer, configuration: Configuration = Configuration(), logger: Logger,
+                observer: (any Relay.Observer)? = nil) {
         self.processor = processor
         self.producer = producer
-        self.timeout = timeout
+        self.configuration = configuration
         self.logger = logger
         self.observer = observer
     }
 
     /// Batches committed and aborted so far.
-    public var transactions: (committed: Int, aborted: Int) { counts.withLock { $0 } }
+    public var transactions: (committed: Int, aborted: Int) { counts.withLock { ($0.committed, $0.aborted) } }
+
+    /// Records dead-lettered because their transaction aborted even alone.
+    public var deadLettered: Int { counts.withLock { $0.deadLettered } }
 
     /// The fatal error that stopped processing, if any.
     public var fatalError: KafkaError? { failure.withLock { $0 } }
 
+    /// No new transaction starts after this (shutdown); the open one still ends.
+    public func stopAccepting() {
+        accepting.store(false, ordering: .relaxed)
+    }
+
     public func consumer(_ consumer: KafkaConsumer, didReceive messages: [KafkaMessage]) {
-        guard failure.withLock({ $0 }) == nil else { return }
-        var outputs: [KafkaProducerRecord] = []
-        outputs.reserveCapacity(messages.count)
-        processor.process(messages, into: &outputs)
-        // The first offset of each partition (to rewind to) and the next offset to read (to commit).
-        var first: [KafkaTopicPartition: Int64] = [:]
-        var next: [KafkaTopicPartition: Int64] = [:]
-        for message in messages {
-            let partition = message.topicPartition
-            if first[partition] == nil { first[partition] = message.offset }
-            next[partition] = message.offset + 1
+        guard failure.withLock({ $0 }) == nil, accepting.load(ordering: .relaxed) else { return }
+        let first = Self.firstOffsets(messages)
+        let limit = poison.withLock { poison -> Int? in
+            if poison.start != first { poison = Poison(start: first) }
+            return poison.limit
         }
+        var batch = messages
+        var rest: [KafkaTopicPartition: Int64] = [:]
+        if let limit, limit < messages.count {
+            // Bisecting: take the first `limit` records; the rest come again from where they start.
+            batch = Array(messages.prefix(limit))
+            rest = Self.firstOffsets(Array(messages.dropFirst(limit)))
+            do {
+                try consumer.seek(rest.map { KafkaTopicPartitionOffset(topicPartition: $0.key, offset: $0.value) }, timeout: configuration.callTimeout)
+            } catch {
+                stop(error, "cannot rewind the records left out of a bisected transaction; processing stopped to lose nothing")
+                return
+            }
+        }
+        var outputs: [KafkaProducerRecord] = []
+        outputs.reserveCapacity(batch.count)
+        processor.process(batch, into: &outputs)
+        var deadLettered = false
+        if limit == 1, poison.withLock({ $0.aborts }) >= configuration.bisectAfter, let message = batch.first {
+            // This record's transaction aborted alone, again: publish a dead letter in its place.
+            if let deadLetter = processor.deadLetter(for: message, reason: "its output could not be published in a transaction (aborted \(configuration.bisectAfter) times alone)") {
+                outputs = [deadLetter]
+                deadLettered = true
+                counts.withLock { $0.deadLettered += 1 }
+                logger.error("a record's transaction kept aborting; it is dead-lettered instead", metadata: [
+                    LogKey.partition: "\(message.topicPartition)", LogKey.offset: "\(message.offset)",
+                ])
+            }
+        }
+        switch runTransaction(batch, outputs: outputs, consumer: consumer) {
+        case .committed:
+            counts.withLock { $0.committed += 1 }
+            poison.withLock { poison in
+                guard let limit = poison.limit, !deadLettered else {
+                    poison = Poison()
+                    return
+                }
+                // A bisected part went through: the rest continues bisected, the limit growing back.
+                poison = Poison(start: rest, aborts: 0, limit: rest.isEmpty || limit * 2 >= messages.count ? nil : limit * 2)
+            }
+            observer?.relay(processed: batch.count, seconds: 0)
+            observer?.relay(transactionEnded: true, records: outputs.count)
+        case .aborted(let error):
+            counts.withLock { $0.aborted += 1 }
+            observer?.relay(transactionEnded: false, records: outputs.count)
+            if deadLettered {
+                // Not even the dead letter can be published: retrying would loop forever.
+                stop(error, "a record's transaction aborts alone and its dead letter cannot be published either; processing stopped (check the dead-letter topic and message.max.bytes)")
+                return
+            }
+            let positions = Self.firstOffsets(batch).map { KafkaTopicPartitionOffset(topicPartition: $0.key, offset: $0.value) }
+            do {
+                try consumer.seek(positions, timeout: configuration.callTimeout)
+            } catch {
+                // Without the rewind the batch would be skipped: stop rather than lose it.
+                stop(error, "cannot rewind after an aborted transaction; processing stopped to lose nothing")
+                return
+            }
+            let (aborts, limit) = poison.withLock { poison -> (Int, Int?) in
+                poison.aborts += 1
+                if poison.aborts >= configuration.bisectAfter {
+                    let current = poison.limit ?? batch.count
+                    if current > 1 {
+                        poison.limit = max(1, current / 2)
+                        poison.aborts = 0
+                    }
+                }
+                return (poison.aborts, poison.limit)
+            }
+            logger.warning("transaction aborted; the batch is read again", metadata: [
+                LogKey.error: "\(error)", LogKey.records: "\(outputs.count)", LogKey.attempt: "\(aborts)",
+                LogKey.limit: "\(limit.map(String.init) ?? "all")",
+            ])
+        case .stopped:
+            return
+        }
+    }
+
+    private enum Outcome {
+        case committed
+        case aborted(KafkaError)
+        case stopped
+    }
+
+    /// One transaction: begin, send, offsets, commit; an abortable error ends in a successful abort.
+    private func runTransaction(_ messages: [KafkaMessage], outputs: [KafkaProducerRecord], consumer: KafkaConsumer) -> Outcome {
+        let clock = ContinuousClock()
+        let deadline = clock.now + configuration.commitDeadline
+        var next: [KafkaTopicPartition: Int64] = [:]
+        for message in messages { next[message.topicPartition] = message.offset + 1 }
         let offsets = next.map { KafkaTopicPartitionOffset(topicPartition: $0.key, offset: $0.value) }
         do throws(KafkaError) {
             try producer.beginTransaction()
             for (index, record) in outputs.enumerated() {
-                try producer.sendBlocking(record, id: UInt64(index), timeout: timeout)
+                try producer.sendBlocking(record, id: UInt64(index), timeout: configuration.callTimeout)
             }
-            try producer.sendOffsetsToTransactionBlocking(offsets, consumer: consumer, timeout: timeout)
-            try commit()
-            counts.withLock { $0.committed += 1 }
-            observer?.relay(processed: messages.count, seconds: 0)
-            observer?.relay(transactionEnded: true, records: outputs.count)
-        } catch {
-            handle(error, consumer: consumer, rewind: first, records: outputs.count)
-        }
-    }
-
-    /// Commits, retrying retriable errors (the outcome of a timed-out commit is unknown until retried).
-    private func commit() throws(KafkaError) {
-        var attempt = 0
-        while true {
-            do {
-                try producer.commitTransactionBlocking(timeout: timeout)
-                return
-            } catch {
-                attempt += 1
-                guard error.isRetriable && !error.isFatal && error.code != .transactionAbortable && attempt < 5 else { throw error }
-                logger.warning("transaction commit failed; retrying", metadata: [LogKey.error: "\(error)"])
+            try retrying("sending offsets to the transaction", until: deadline) { () throws(KafkaError) in
+                try producer.sendOffsetsToTransactionBlocking(offsets, consumer: consumer, timeout: configuration.callTimeout)
             }
-        }
-    }
-
-    private func handle(_ error: KafkaError, consumer: KafkaConsumer, rewind: [KafkaTopicPartition: Int64], records: Int) {
-        if error.isFatal {
-            failure.withLock { $0 = error }
-            logger.critical("transactional producer failed fatally; processing stopped (another instance may use the same transactional.id)", metadata: [LogKey.error: "\(error)"])
-            observer?.relay(consumerError: error)
-            return
-        }
-        logger.warning("transaction aborted; the batch is re-read", metadata: [LogKey.error: "\(error)", LogKey.records: "\(records)"])
-        do throws(KafkaError) {
-            try producer.abortTransactionBlocking(timeout: timeout)
+            try retrying("committing the transaction", until: deadline) { () throws(KafkaError) in
+                try producer.commitTransactionBlocking(timeout: configuration.callTimeout)
+            }
+            return .committed
         } catch {
             if error.isFatal {
-                failure.withLock { $0 = error }
-                logger.critical("aborting the transaction failed fatally; processing stopped", metadata: [LogKey.error: "\(error)"])
+                stop(error, "transactional producer failed fatally; processing stopped (a newer instance with the same transactional.id fenced this one, or the producer broke)")
+                return .stopped
+            }
+            if error.code != .transactionAbortable && error.isRetriable {
+                // Out of time while the commit could still succeed: aborting now is refused. Stop;
+                // the coordinator aborts the transaction after transaction.timeout.ms, and the
+                // restarted service reads the batch again from the committed offsets.
+                stop(error, "the transaction could not be completed within \(configuration.commitDeadline); processing stopped")
+                return .stopped
+            }
+            guard abort(until: clock.now + configuration.commitDeadline) else { return .stopped }
+            return .aborted(error)
+        }
+    }
+
+    /// Aborts the open transaction, retrying retriable errors; false (and stopped) when it cannot.
+    private func abort(until deadline: ContinuousClock.Instant) -> Bool {
+        do throws(KafkaError) {
+            try retrying("aborting the transaction", until: deadline) { () throws(KafkaError) in
+                try producer.abortTransactionBlocking(timeout: configuration.callTimeout)
+            }
+            return true
+        } catch {
+            stop(error, "the transaction could not be aborted; processing stopped (nothing is rewound before an abort succeeds)")
+            return false
+        }
+    }
+
+    /// Calls `body` until it succeeds, throws a non-retriable error, or `deadline` passes; waits
+    /// 100 ms doubling to 5 s between attempts.
+    private func retrying(_ what: String, until deadline: ContinuousClock.Instant, _ body: () throws(KafkaError) -> Void) throws(KafkaError) {
+        var delay = Duration.milliseconds(100)
+        var attempt = 1
+        while true {
+            do {
+                try body()
                 return
+            } catch {
+                guard error.isRetriable, !error.isFatal, error.code != .transactionAbortable, ContinuousClock.now + delay < deadline else { throw error }
+                if attempt == 1 || attempt % 10 == 0 {
+                    logger.warning("\(what) failed; retrying", metadata: [LogKey.error: "\(error)", LogKey.attempt: "\(attempt)"])
+                }
+                Self.sleep(delay)
+                delay = min(delay * 2, .seconds(5))
+                attempt += 1
             }
         }
-        counts.withLock { $0.aborted += 1 }
-        observer?.relay(transactionEnded: false, records: records)
-        let positions = rewind.map { KafkaTopicPartitionOffset(topicPartition: $0.key, offset: $0.value) }
-        do {
-            try consumer.seek(positions, timeout: .seconds(10))
-        } catch {
-            // Without the rewind the batch would be skipped: stop rather than lose it.
-            failure.withLock { $0 = error }
-            logger.critical("cannot rewind after an aborted transaction; processing stopped to lose nothing", metadata: [LogKey.error: "\(error)"])
-        }
+    }
+
+    private func stop(_ error: KafkaError, _ message: String) {
+        failure.withLock { $0 = $0 ?? error }
+        logger.critical("\(message)", metadata: [LogKey.error: "\(error)"])
+        observer?.relay(fatal: "\(message): \(error)")
+    }
+
+    private static func firstOffsets(_ messages: [KafkaMessage]) -> [KafkaTopicPartition: Int64] {
+        var first: [KafkaTopicPartition: Int64] = [:]
+        for message in messages where first[message.topicPartition] == nil { first[message.topicPartition] = message.offset }
+        return first
+    }
+
+    /// A plain sleep on the poll thread (a dedicated thread, never the cooperative pool).
+    private static func sleep(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 { request = remaining }
     }
 
     public func consumer(_ consumer: KafkaConsumer, rebalance event: KafkaRebalanceEvent) {
         // Nothing is in flight between batches: each batch committed (or aborted) before returning.
+        // A bisection in progress starts over with the next owner.
+        if case .assigned = event {} else { poison.withLock { $0 = Poison() } }
         observer?.relay(rebalance: event)
     }
 

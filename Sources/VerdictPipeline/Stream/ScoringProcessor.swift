@@ -52,6 +52,19 @@ public final class ScoringProcessor: RecordProcessor {
         }
     }
 
+    public func deadLetter(for message: KafkaMessage, reason: String) -> KafkaProducerRecord? {
+        let input = ScoringInput(value: message.value, source: EventSource(topic: message.topic, partition: message.partition, offset: message.offset),
+                                 receivedAt: Date().timeIntervalSince1970)
+        let bytes = DeadLetterWriter.write(input, issues: [ValidationIssue(.publishFailed, reason)], now: Date().timeIntervalSince1970,
+                                           configuration: models.deadLetterConfiguration)
+        var headers = Self.masked(message.headers)
+        headers.append(KafkaHeader(name: "verdict-dlq-reason", string: ReasonCode.publishFailed.rawValue))
+        headers.append(KafkaHeader(name: "verdict-source-topic", string: message.topic))
+        headers.append(KafkaHeader(name: "verdict-source-partition", string: String(message.partition)))
+        headers.append(KafkaHeader(name: "verdict-source-offset", string: String(message.offset)))
+        return KafkaProducerRecord(topic: deadLetterTopic, key: Self.masked(message.key), value: bytes, headers: headers)
+    }
+
     /// `bytes` with every card number masked (no copy when there is none).
     static func masked(_ bytes: [UInt8]?) -> [UInt8]? {
         guard var bytes else { return nil }

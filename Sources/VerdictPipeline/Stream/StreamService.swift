@@ -52,7 +52,11 @@ public final class StreamService: Service, Sendable {
         }
         if c.exactlyOnce {
             producer = try KafkaProducer(configuration: c.producerConfiguration(), logger: logger, onError: onError, deliveryReports: { _ in })
-            transactional = TransactionalRelay(processor: processor, producer: producer, timeout: c.kafka.producer.messageTimeout.duration, logger: logger, observer: observer)
+            transactional = TransactionalRelay(
+                processor: processor, producer: producer,
+                configuration: TransactionalRelay.Configuration(callTimeout: c.kafka.producer.messageTimeout.duration),
+                logger: logger, observer: observer
+            )
         } else {
             let atLeastOnce = Relay(
                 processor: processor,
@@ -114,6 +118,7 @@ public final class StreamService: Service, Sendable {
         func remaining() -> Duration { max(.milliseconds(200), deadline - clock.now) }
         logger.info("stream stopping: finishing in-flight work", metadata: [LogKey.reason: "\(reason ?? "shutdown requested")", LogKey.inFlight: "\(relay?.inFlight ?? 0)"])
         relay?.stopAccepting()
+        running.withLock { $0?.transactional?.stopAccepting() }
         try? consumer.pause(consumer.assignment)
         if let relay {
             while relay.inFlight > 0 && clock.now < deadline {

@@ -25,6 +25,8 @@ public enum ReasonCode: String, Sendable, Hashable, CaseIterable, Codable {
     case futureTimestamp = "FUTURE_TIMESTAMP"
     case staleTimestamp = "STALE_TIMESTAMP"
     case panNotAllowed = "PAN_NOT_ALLOWED"
+    /// Exactly-once: the record's output could not be published in a transaction, even alone.
+    case publishFailed = "PUBLISH_FAILED"
 }
 
 /// One problem with an event: a stable code, the field it concerns (JSON Pointer style, empty for
