@@ -98,6 +98,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        .testTarget(name: "VerdictHTTPTests", dependencies: ["VerdictHTTP"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["VerdictKafka", "VerdictPipeline", .product(name: "Logging", package: "swift-log")]

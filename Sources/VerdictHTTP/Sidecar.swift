@@ -51,11 +51,12 @@ public enum Sidecar {
     /// - Parameters:
     ///   - host: Address to bind, e.g. 0.0.0.0.
     ///   - port: Port; 0 picks a free one (see `onRunning`).
-    ///   - adminToken: The bearer token for /admin routes; nil disables them (403).
+    ///   - adminToken: The bearer token for /admin routes (re-read when its file changes); nil
+    ///     disables them (403).
     ///   - backend: The pipeline's view.
     ///   - onRunning: Called with the bound port once the server listens.
     public static func application(
-        host: String, port: Int, adminToken: String?, backend: any SidecarBackend, logger: Logger,
+        host: String, port: Int, adminToken: AdminToken?, backend: any SidecarBackend, logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router()
@@ -106,19 +107,16 @@ public enum Sidecar {
     }
 
     /// nil when the request carries the right bearer token; otherwise the refusal.
-    static func authorize(_ request: Request, token: String?) -> Response? {
-        guard let token, !token.isEmpty else {
+    static func authorize(_ request: Request, token: AdminToken?) -> Response? {
+        guard let token else {
             return json(.forbidden, object(("error", "admin endpoints are disabled: set sidecar.admin_token_file or the admin token environment variable"), []))
         }
-        let header = request.headers[.authorization] ?? ""
-        let expected = "Bearer " + token
-        // Constant-time comparison: the token must not leak through response timing.
-        let a = Array(header.utf8), b = Array(expected.utf8)
-        var difference = a.count ^ b.count
-        for i in 0..<max(a.count, b.count) {
-            difference |= Int((i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0))
+        let expected: String
+        switch token.current() {
+        case .success(let value): expected = value
+        case .failure(let problem): return json(.forbidden, object(("error", "admin endpoints are disabled: \(problem)"), []))
         }
-        guard difference == 0 else {
+        guard let presented = AdminToken.bearer(request.headers[.authorization] ?? ""), AdminToken.matches(presented, expected) else {
             return Response(status: .unauthorized, headers: [.contentType: "application/json", .wwwAuthenticate: "Bearer"],
                             body: .init(byteBuffer: ByteBuffer(string: object(("error", "missing or wrong bearer token"), []))))
         }
@@ -129,9 +127,9 @@ public enum Sidecar {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
-    /// A flat JSON object of strings.
+    /// A flat JSON object of strings; values lose their directories (``PathRedaction``).
     static func object(_ first: (String, String), _ rest: [(String, String)]) -> String {
-        "{" + ([first] + rest).map { "\(quote($0.0)):\(quote($0.1))" }.joined(separator: ",") + "}"
+        "{" + ([first] + rest).map { "\(quote($0.0)):\(quote(PathRedaction.redact($0.1)))" }.joined(separator: ",") + "}"
     }
 
     static func quote(_ s: String) -> String {

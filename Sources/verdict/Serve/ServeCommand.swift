@@ -95,18 +95,19 @@ struct ServeCommand: AsyncParsableCommand {
         if signals.forced { throw ExitCode(2) }
     }
 
-    /// The admin bearer token from the configured file or environment variable.
-    static func adminToken(_ configuration: VerdictConfiguration) throws -> String? {
+    /// The admin bearer token from the configured file (re-read when it changes) or environment
+    /// variable; refused at start when it is unreadable or shorter than 24 bytes.
+    static func adminToken(_ configuration: VerdictConfiguration) throws -> AdminToken? {
+        let token: AdminToken
         if let file = configuration.sidecar.adminTokenFile {
-            guard let text = try? String(contentsOfFile: configuration.resolve(file), encoding: .utf8) else {
-                throw ValidationError("cannot read sidecar.admin_token_file \(configuration.resolve(file))")
-            }
-            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+            token = AdminToken(file: configuration.resolve(file))
+        } else if let variable = configuration.sidecar.adminTokenEnv, let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty {
+            token = AdminToken(value: value)
+        } else {
+            return nil
         }
-        if let variable = configuration.sidecar.adminTokenEnv, let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty {
-            return value
-        }
-        return nil
+        if case .failure(let problem) = token.current() { throw ValidationError("\(problem)") }
+        return token
     }
 }
 

@@ -32,7 +32,7 @@ struct SidecarAdapter: SidecarBackend {
         guard let s = models.status else { return nil }
         var object: [String: Any] = [
             "name": s.name, "version": s.version, "sha256": s.sha256, "features": s.features,
-            "loaded_at": Timestamps.rfc3339(s.loadedAt), "file": s.source,
+            "loaded_at": Timestamps.rfc3339(s.loadedAt), "file": (s.source as NSString).lastPathComponent,
         ]
         object["shadow"] = s.shadow.map { ["name": $0.name, "version": $0.version, "sha256": $0.sha256] } ?? NSNull()
         return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { [UInt8]($0) }
@@ -52,7 +52,8 @@ struct SidecarAdapter: SidecarBackend {
             }
             return entry
         }
-        let object: [String: Any] = ["path": repository.path, "versioned": repository.isVersioned, "active": active ?? NSNull(),
+        // The repository's name, not its path: the sidecar does not disclose the host's layout.
+        let object: [String: Any] = ["path": (repository.path as NSString).lastPathComponent, "versioned": repository.isVersioned, "active": active ?? NSNull(),
                                      "loaded": loaded ?? NSNull(), "versions": versions]
         return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { [UInt8]($0) } ?? []
     }

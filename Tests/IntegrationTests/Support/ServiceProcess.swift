@@ -69,7 +69,7 @@ final class ServiceProcess: @unchecked Sendable {
         }
     }
 
-    static let adminToken = "test-admin-token"
+    static let adminToken = "test-admin-token-0123456789abcdef"
 
     deinit { stop() }
 
