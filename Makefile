@@ -6,7 +6,7 @@ JOBS ?= 2
 SWIFT_BUILD_FLAGS ?= -j $(JOBS)
 RELEASE_BIN := .build/release/verdict
 
-.PHONY: bootstrap build debug test unit-test integration-test demo model broker-start broker-stop bench clean help
+.PHONY: bootstrap build debug test unit-test integration-test demo model broker-start broker-stop bench chaos fuzz clean help
 
 help:
 	@echo "make demo   - bootstrap, start the embedded broker, score generated traffic, print a summary"
@@ -14,6 +14,8 @@ help:
 	@echo "make build  - the optimized binary at $(RELEASE_BIN)"
 	@echo "make model  - retrain the default model in a pinned Python environment (training/)"
 	@echo "make bench  - the benchmarks reported in docs/benchmarks.md"
+	@echo "make chaos  - the fault matrix in docs/reliability.md (many minutes)"
+	@echo "make fuzz   - libFuzzer + AddressSanitizer over the hostile-input parsers (FUZZ_SECONDS=60 per target)"
 
 bootstrap:
 	@scripts/bootstrap
@@ -34,6 +36,15 @@ demo: build
 
 bench: build
 	scripts/bench
+
+# The fault matrix of docs/reliability.md (many minutes); rewrites its table with today's figures.
+chaos: build
+	scripts/chaos
+
+# libFuzzer + ASan over the event validator and every model reader: FUZZ_SECONDS per target (60).
+FUZZ_SECONDS ?= 60
+fuzz: bootstrap
+	scripts/fuzz $(FUZZ_SECONDS)
 
 # Retrains the default model (models/verdict-fraud) in training/.venv, built from the hashed lock.
 model: build

@@ -81,6 +81,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // libFuzzer targets (scripts/fuzz builds them with -sanitize=fuzzer,address -DFUZZING); an
+        // ordinary build is a replay tool that runs saved inputs once.
+        .executableTarget(name: "verdict-fuzz", dependencies: ["VerdictForest", "VerdictONNX", "VerdictScoring"], path: "Sources/VerdictFuzz"),
         .testTarget(
             name: "VerdictKafkaTests",
             dependencies: ["VerdictKafka", .product(name: "Logging", package: "swift-log")]
