@@ -206,6 +206,34 @@ struct OutageTests {
         #expect(try await restarted.waitForExit(timeout: .seconds(20)) == 0)
     }
 
+    @Test("exactly-once: records whose decisions can never be published are bisected out and dead-lettered PUBLISH_FAILED; the rest commit; nothing lost")
+    func exactlyOnceBisectsPoisonRecords() async throws {
+        let cluster = try KafkaMockCluster(brokers: 1, logger: MockClusterServiceTests.logger)
+        cluster.setGroupInitialRebalanceDelay(.zero)
+        // Decisions with reasons (REVIEW, DECLINE: 900-1,700 bytes) are mostly larger than the producer
+        // accepts (1,000 bytes); APPROVE decisions (500-700) and dead letters without the original are not.
+        let fixture = try await StreamFixture.make(
+            "eos-poison", brokers: cluster.bootstrapServers, pipeline: ["max_batch: 8", "transactional_id: verdict-eos-poison-test"],
+            producerProperties: ["message.max.bytes": "1000"], guarantee: "exactly_once", mock: cluster
+        )
+        try String(contentsOf: fixture.config, encoding: .utf8).appending("\ndead_letters:\n  max_original_bytes: 0\n")
+            .write(to: fixture.config, atomically: true, encoding: .utf8)
+        let total = 400
+        try await fixture.generate(count: total, seed: 44)
+        let service = try fixture.start()
+        try await service.waitUntilReady()
+        let tally = try await OutcomeReader.read(fixture, expected: total, timeout: .seconds(180), settle: .seconds(2), isolation: "read_committed")
+        #expect(tally.missing.isEmpty, "lost: \(tally.missing.count)")
+        let poisoned = tally.deadLettersByReason["PUBLISH_FAILED"] ?? 0
+        #expect(poisoned > 0, "no record was bisected out (decisions by outcome: \(tally.decisionsByOutcome))")
+        // Most decisions with reasons are over the limit; APPROVE decisions are far below it.
+        #expect(tally.decisionsByOutcome["APPROVE", default: 0] > total / 2)
+        #expect(service.logContains("dead-lettered instead"))
+        #expect(try await service.get("/healthz").0 == 200)
+        service.signal(SIGTERM)
+        #expect(try await service.waitForExit(timeout: .seconds(20)) == 0)
+    }
+
     @Test("exactly-once: a commit that fails retriably more times than any fixed budget is resumed, never aborted into a livelock")
     func exactlyOnceResumesCommit() async throws {
         let total = 10_000

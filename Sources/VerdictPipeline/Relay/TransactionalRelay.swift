@@ -18,10 +18,10 @@ public import VerdictKafka
 ///   ``Configuration/commitDeadline``.
 /// - An abortable error aborts the transaction; the abort itself is retried until it succeeds, and
 ///   only then are the batch's partitions rewound to their first offsets and processed again.
-/// - A batch that aborts ``Configuration/bisectAfter`` times in a row is bisected: the next
-///   transactions carry half the records, then a quarter, down to one; a single record whose
-///   transaction still aborts is dead-lettered (`PUBLISH_FAILED`) instead of its output, so one poison
-///   record cannot stop a partition forever.
+/// - A transaction aborted because the brokers refuse one of its records is bisected at once: its
+///   records go again in two transactions, then four, down to one; a single record still refused is
+///   dead-lettered (`PUBLISH_FAILED`) instead of its output, so one poison record cannot stop a
+///   partition forever. Other aborts (coordinator, group) rewind and read the batch again, backing off.
 /// - A fatal error (fenced by a newer instance with the same transactional.id) stops processing; the
 ///   service exits non-zero and its transaction is aborted by the coordinator.
 /// - On shutdown, no new batch starts; the open one ends (commit or abort) within its deadline.
@@ -34,13 +34,9 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
         /// (the coordinator then aborts it after `transaction.timeout.ms`). Default 120 s, below
         /// librdkafka's default `max.poll.interval.ms` of 300 s.
         public var commitDeadline: Duration
-        /// Aborts in a row of a batch starting at the same offsets before it is bisected. Default 3.
-        public var bisectAfter: Int
-
-        public init(callTimeout: Duration = .seconds(30), commitDeadline: Duration = .seconds(120), bisectAfter: Int = 3) {
+        public init(callTimeout: Duration = .seconds(30), commitDeadline: Duration = .seconds(120)) {
             self.callTimeout = callTimeout
             self.commitDeadline = commitDeadline
-            self.bisectAfter = bisectAfter
         }
     }
 
@@ -52,15 +48,8 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
     private let failure = Mutex<KafkaError?>(nil)
     private let counts = Mutex<(committed: Int, aborted: Int, deadLettered: Int)>((0, 0, 0))
     private let accepting = Atomic<Bool>(true)
-    /// Consecutive aborts of batches that started at the same offsets, and how many records the
-    /// next transaction may carry (nil: the whole batch).
-    private let poison = Mutex<Poison>(Poison())
-
-    private struct Poison {
-        var start: [KafkaTopicPartition: Int64] = [:]
-        var aborts = 0
-        var limit: Int?
-    }
+    /// Transactions aborted in a row, for the backoff between them.
+    private let abortStreak = Mutex(0)
 
     public init(processor: any RecordProcessor, producer: KafkaProducer, configuration: Configuration = Configuration(), logger: Logger,
                 observer: (any Relay.Observer)? = nil) {
@@ -87,91 +76,85 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
 
     public func consumer(_ consumer: KafkaConsumer, didReceive messages: [KafkaMessage]) {
         guard failure.withLock({ $0 }) == nil, accepting.load(ordering: .relaxed) else { return }
-        let first = Self.firstOffsets(messages)
-        let limit = poison.withLock { poison -> Int? in
-            if poison.start != first { poison = Poison(start: first) }
-            return poison.limit
-        }
-        var batch = messages
-        var rest: [KafkaTopicPartition: Int64] = [:]
-        if let limit, limit < messages.count {
-            // Bisecting: take the first `limit` records; the rest come again from where they start.
-            batch = Array(messages.prefix(limit))
-            rest = Self.firstOffsets(Array(messages.dropFirst(limit)))
-            do {
-                try consumer.seek(rest.map { KafkaTopicPartitionOffset(topicPartition: $0.key, offset: $0.value) }, timeout: configuration.callTimeout)
-            } catch {
-                stop(error, "cannot rewind the records left out of a bisected transaction; processing stopped to lose nothing")
-                return
-            }
-        }
         var outputs: [KafkaProducerRecord] = []
-        outputs.reserveCapacity(batch.count)
-        processor.process(batch, into: &outputs)
-        var deadLettered = false
-        if limit == 1, poison.withLock({ $0.aborts }) >= configuration.bisectAfter, let message = batch.first {
-            // This record's transaction aborted alone, again: publish a dead letter in its place.
-            if let deadLetter = processor.deadLetter(for: message, reason: "its output could not be published in a transaction (aborted \(configuration.bisectAfter) times alone)") {
-                outputs = [deadLetter]
-                deadLettered = true
-                counts.withLock { $0.deadLettered += 1 }
-                logger.error("a record's transaction kept aborting; it is dead-lettered instead", metadata: [
-                    LogKey.partition: "\(message.topicPartition)", LogKey.offset: "\(message.offset)",
-                ])
-            }
-        }
-        switch runTransaction(batch, outputs: outputs, consumer: consumer) {
-        case .committed:
-            counts.withLock { $0.committed += 1 }
-            poison.withLock { poison in
-                guard let limit = poison.limit, !deadLettered else {
-                    poison = Poison()
+        outputs.reserveCapacity(messages.count)
+        processor.process(messages, into: &outputs)
+        // Transactions over contiguous pieces of the batch, in order. A piece whose records the
+        // brokers refuse is split in halves, down to single records; a single record still refused
+        // is dead-lettered in place of its output. Each piece commits its own offsets: records of a
+        // partition are in order, so a piece holds a prefix of what is left of each partition.
+        var pieces: [Range<Int>] = [messages.indices]
+        var deadLettered: Set<Int> = []
+        while let piece = pieces.first {
+            pieces.removeFirst()
+            let batch = Array(messages[piece])
+            let pieceOutputs = Array(outputs[piece])
+            switch runTransaction(batch, outputs: pieceOutputs, consumer: consumer) {
+            case .committed:
+                counts.withLock { $0.committed += 1 }
+                abortStreak.withLock { $0 = 0 }
+                observer?.relay(processed: batch.count, seconds: 0)
+                observer?.relay(transactionEnded: true, records: pieceOutputs.count)
+            case .stopped:
+                return
+            case .aborted(let error, let recordLevel):
+                counts.withLock { $0.aborted += 1 }
+                observer?.relay(transactionEnded: false, records: pieceOutputs.count)
+                if recordLevel && piece.count > 1 {
+                    let middle = piece.lowerBound + piece.count / 2
+                    pieces.insert(contentsOf: [piece.lowerBound..<middle, middle..<piece.upperBound], at: 0)
+                    logger.warning("transaction aborted on a refused record; retrying the records in halves", metadata: [
+                        LogKey.error: "\(error)", LogKey.records: "\(piece.count)",
+                    ])
+                    continue
+                }
+                if recordLevel, let index = piece.first {
+                    let message = messages[index]
+                    guard !deadLettered.contains(index),
+                          let deadLetter = processor.deadLetter(for: message, reason: "its output could not be published: \(error.message)") else {
+                        // Not even the dead letter can be published: retrying would loop forever.
+                        stop(error, "a record's output and its dead letter are both refused; processing stopped (check the dead-letter topic and message.max.bytes)")
+                        return
+                    }
+                    outputs[index] = deadLetter
+                    deadLettered.insert(index)
+                    counts.withLock { $0.deadLettered += 1 }
+                    logger.error("a record's output was refused even alone; it is dead-lettered instead", metadata: [
+                        LogKey.error: "\(error)", LogKey.partition: "\(message.topicPartition)", LogKey.offset: "\(message.offset)",
+                    ])
+                    pieces.insert(piece, at: 0)
+                    continue
+                }
+                // A coordinator, group or fencing-related abort: everything from this piece on is read again.
+                let positions = Self.firstOffsets(Array(messages[piece.lowerBound...])).map { KafkaTopicPartitionOffset(topicPartition: $0.key, offset: $0.value) }
+                do {
+                    try consumer.seek(positions, timeout: configuration.callTimeout)
+                } catch {
+                    // Without the rewind the records would be skipped: stop rather than lose them.
+                    stop(error, "cannot rewind after an aborted transaction; processing stopped to lose nothing")
                     return
                 }
-                // A bisected part went through: the rest continues bisected, the limit growing back.
-                poison = Poison(start: rest, aborts: 0, limit: rest.isEmpty || limit * 2 >= messages.count ? nil : limit * 2)
-            }
-            observer?.relay(processed: batch.count, seconds: 0)
-            observer?.relay(transactionEnded: true, records: outputs.count)
-        case .aborted(let error):
-            counts.withLock { $0.aborted += 1 }
-            observer?.relay(transactionEnded: false, records: outputs.count)
-            if deadLettered {
-                // Not even the dead letter can be published: retrying would loop forever.
-                stop(error, "a record's transaction aborts alone and its dead letter cannot be published either; processing stopped (check the dead-letter topic and message.max.bytes)")
-                return
-            }
-            let positions = Self.firstOffsets(batch).map { KafkaTopicPartitionOffset(topicPartition: $0.key, offset: $0.value) }
-            do {
-                try consumer.seek(positions, timeout: configuration.callTimeout)
-            } catch {
-                // Without the rewind the batch would be skipped: stop rather than lose it.
-                stop(error, "cannot rewind after an aborted transaction; processing stopped to lose nothing")
-                return
-            }
-            let (aborts, limit) = poison.withLock { poison -> (Int, Int?) in
-                poison.aborts += 1
-                if poison.aborts >= configuration.bisectAfter {
-                    let current = poison.limit ?? batch.count
-                    if current > 1 {
-                        poison.limit = max(1, current / 2)
-                        poison.aborts = 0
-                    }
+                let consecutive = abortStreak.withLock { streak -> Int in
+                    streak += 1
+                    return streak
                 }
-                return (poison.aborts, poison.limit)
+                logger.warning("transaction aborted; the batch is read again", metadata: [
+                    LogKey.error: "\(error)", LogKey.records: "\(messages.count - piece.lowerBound)", LogKey.attempt: "\(consecutive)",
+                ])
+                // Aborts in a row (a coordinator moving, a rebalance under way) back off, 50 ms
+                // doubling to 2 s, instead of writing aborted batches as fast as the broker takes them.
+                Self.sleep(min(.seconds(2), .milliseconds(50) * (1 << min(consecutive - 1, 6))))
+                return
             }
-            logger.warning("transaction aborted; the batch is read again", metadata: [
-                LogKey.error: "\(error)", LogKey.records: "\(outputs.count)", LogKey.attempt: "\(aborts)",
-                LogKey.limit: "\(limit.map(String.init) ?? "all")",
-            ])
-        case .stopped:
-            return
         }
     }
 
     private enum Outcome {
         case committed
-        case aborted(KafkaError)
+        /// `recordLevel`: the error came from producing the batch's records (a record the broker or
+        /// the client refuses), not from the group or the coordinator; only those can be a poison
+        /// record, so only those count toward bisecting.
+        case aborted(KafkaError, recordLevel: Bool)
         case stopped
     }
 
@@ -182,11 +165,13 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
         var next: [KafkaTopicPartition: Int64] = [:]
         for message in messages { next[message.topicPartition] = message.offset + 1 }
         let offsets = next.map { KafkaTopicPartitionOffset(topicPartition: $0.key, offset: $0.value) }
+        var producing = true
         do throws(KafkaError) {
             try producer.beginTransaction()
             for (index, record) in outputs.enumerated() {
                 try producer.sendBlocking(record, id: UInt64(index), timeout: configuration.callTimeout)
             }
+            producing = false
             try retrying("sending offsets to the transaction", until: deadline) { () throws(KafkaError) in
                 try producer.sendOffsetsToTransactionBlocking(offsets, consumer: consumer, timeout: configuration.callTimeout)
             }
@@ -207,7 +192,11 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
                 return .stopped
             }
             guard abort(until: clock.now + configuration.commitDeadline) else { return .stopped }
-            return .aborted(error)
+            // A record refused at send, or a delivery failure surfacing at commit (the message names
+            // the refused record's error), points at the batch's content; coordinator, group and
+            // fencing errors do not.
+            let recordLevel = producing || error.code == .messageTooLarge || error.code == .invalidArgument
+            return .aborted(error, recordLevel: recordLevel)
         }
     }
 
@@ -267,8 +256,6 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
 
     public func consumer(_ consumer: KafkaConsumer, rebalance event: KafkaRebalanceEvent) {
         // Nothing is in flight between batches: each batch committed (or aborted) before returning.
-        // A bisection in progress starts over with the next owner.
-        if case .assigned = event {} else { poison.withLock { $0 = Poison() } }
         observer?.relay(rebalance: event)
     }
 
