@@ -264,12 +264,7 @@ struct ChaosMatrixTests {
         let cluster = try KafkaMockCluster(brokers: 2, logger: MockClusterServiceTests.logger)
         cluster.setGroupInitialRebalanceDelay(.zero)
         let fixture = try await StreamFixture.make("chaos-stall", brokers: cluster.bootstrapServers, producerProperties: ["message.timeout.ms": "2000"], mock: cluster)
-        for partition in 0..<4 {
-            cluster.setPartitionLeader(topic: fixture.input, partition: partition, broker: 1)
-            cluster.setPartitionLeader(topic: fixture.decisions, partition: partition, broker: 2)
-        }
-        cluster.setPartitionLeader(topic: fixture.deadLetters, partition: 0, broker: 1)
-        cluster.setCoordinator(group: fixture.group, broker: 1)
+        fixture.isolateDecisions(on: cluster, coordinatorToo: true)
         let total = 100_000
         try await fixture.generate(count: total, seed: 109)
         let service = try fixture.start()
@@ -326,11 +321,7 @@ struct ChaosMatrixTests {
         cluster.setGroupInitialRebalanceDelay(.zero)
         let fixture = try await StreamFixture.make("chaos-throttle", brokers: cluster.bootstrapServers, pipeline: ["max_in_flight: 5000"],
                                                    producerProperties: ["batch.num.messages": "100"], mock: cluster)
-        for partition in 0..<4 {
-            cluster.setPartitionLeader(topic: fixture.input, partition: partition, broker: 1)
-            cluster.setPartitionLeader(topic: fixture.decisions, partition: partition, broker: 2)
-        }
-        cluster.setPartitionLeader(topic: fixture.deadLetters, partition: 0, broker: 1)
+        fixture.isolateDecisions(on: cluster, coordinatorToo: false)
         let total = 60_000
         try await fixture.generate(count: total, seed: 111)
         cluster.setRoundTripTime(broker: 2, .milliseconds(300))

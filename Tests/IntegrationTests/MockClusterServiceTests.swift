@@ -26,11 +26,7 @@ struct MockClusterServiceTests {
             producerProperties: ["batch.num.messages": "100"],
             mock: cluster
         )
-        for partition in 0..<4 {
-            cluster.setPartitionLeader(topic: fixture.input, partition: partition, broker: 1)
-            cluster.setPartitionLeader(topic: fixture.decisions, partition: partition, broker: 2)
-        }
-        cluster.setPartitionLeader(topic: fixture.deadLetters, partition: 0, broker: 1)
+        fixture.isolateDecisions(on: cluster, coordinatorToo: false)
         let total = 40_000
         try await fixture.generate(count: total, seed: 21)
         cluster.setRoundTripTime(broker: 2, .milliseconds(500))
@@ -141,12 +137,7 @@ struct OutageTests {
             "outage", brokers: cluster.bootstrapServers, pipeline: ["max_in_flight: 2000"],
             producerProperties: ["message.timeout.ms": "1500"], mock: cluster
         )
-        for partition in 0..<4 {
-            cluster.setPartitionLeader(topic: fixture.input, partition: partition, broker: 1)
-            cluster.setPartitionLeader(topic: fixture.decisions, partition: partition, broker: 2)
-        }
-        cluster.setPartitionLeader(topic: fixture.deadLetters, partition: 0, broker: 1)
-        cluster.setCoordinator(group: fixture.group, broker: 1)
+        fixture.isolateDecisions(on: cluster, coordinatorToo: true)
         let total = 20_000
         try await fixture.generate(count: total, seed: 41)
         let service = try fixture.start()
@@ -249,5 +240,19 @@ struct OutageTests {
         #expect(try await service.get("/healthz").0 == 200)
         service.signal(SIGTERM)
         #expect(try await service.waitForExit(timeout: .seconds(20)) == 0)
+    }
+}
+
+extension StreamFixture {
+    /// Puts the decisions topic's partitions on broker 2 and everything else (input, dead letters
+    /// and, with `coordinatorToo`, the group coordinator) on broker 1, so a fault on broker 2 hits
+    /// only the writes of decisions.
+    func isolateDecisions(on cluster: KafkaMockCluster, coordinatorToo: Bool) {
+        for partition in 0..<4 {
+            cluster.setPartitionLeader(topic: input, partition: partition, broker: 1)
+            cluster.setPartitionLeader(topic: decisions, partition: partition, broker: 2)
+        }
+        cluster.setPartitionLeader(topic: deadLetters, partition: 0, broker: 1)
+        if coordinatorToo { cluster.setCoordinator(group: group, broker: 1) }
     }
 }
