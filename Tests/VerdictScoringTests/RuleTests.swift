@@ -114,3 +114,41 @@ struct RuleTests {
         #expect(rules.degraded.eventAgeSLA?.seconds == 600)
     }
 }
+
+/// Partial rule sections keep the documented defaults of what they leave out.
+@Suite("Rule defaults under partial sections")
+struct RuleDefaultTests {
+    static func rules(_ yaml: String) throws -> RuleConfiguration {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("rules-\(UUID().uuidString).yaml").path
+        try ("policy_version: test\n" + yaml).write(toFile: path, atomically: true, encoding: .utf8)
+        return try ScoringConfiguration.loadYAML(RuleConfiguration.self, path: path)
+    }
+
+    @Test("a hard_rules section without decline_amount_usd_above keeps the 25,000 USD limit; null removes it")
+    func hardLimit() throws {
+        #expect(try Self.rules("hard_rules:\n  blocklist: {card_ids: [c1]}\n").hardRules.declineAmountUSDAbove == 25_000)
+        #expect(try Self.rules("hard_rules:\n  decline_amount_usd_above: 900\n").hardRules.declineAmountUSDAbove == 900)
+        #expect(try Self.rules("hard_rules:\n  decline_amount_usd_above: null\n").hardRules.declineAmountUSDAbove == nil)
+        #expect(try Self.rules("").hardRules.declineAmountUSDAbove == 25_000)
+    }
+
+    @Test("an indicator entry that sets only its action keeps its default codes, threshold and hours")
+    func partialIndicators() throws {
+        let rules = try Self.rules("""
+            indicators:
+              high_risk_mcc: {action: review}
+              high_amount: {action: decline}
+              late_night: {enabled: true}
+            """)
+        #expect(rules.indicators.highRiskMerchantCategory.codes == ["7995", "6051", "4829"])
+        #expect(rules.indicators.highRiskMerchantCategory.action == .review)
+        #expect(rules.indicators.highAmount.threshold == 500)
+        #expect(rules.indicators.highAmount.action == .decline)
+        #expect(rules.indicators.lateNight.fromHour == 0 && rules.indicators.lateNight.toHour == 5)
+        let engine = try RuleEngine(configuration: rules, thresholds: RuleConfiguration.Thresholds(reviewAt: 0.3, declineAt: 0.8))
+        let text = ScoringFixtures.event { $0["merchant_category"] = "7995" }
+        guard case .valid(let event) = ScoringFixtures.validate(text) else { Issue.record("invalid fixture"); return }
+        let outcome = Array(text.utf8).withUnsafeBytes { engine.decide(event, record: $0, score: 0.01) }
+        #expect(outcome.decision == .review, "a review action on the default codes must escalate 7995")
+    }
+}

@@ -33,7 +33,7 @@ public struct RuleConfiguration: Sendable, Hashable, Codable {
     public struct Indicators: Sendable, Hashable, Codable {
         public var highAmount: Indicator = Indicator(threshold: 500)
         public var foreign: Indicator = Indicator()
-        public var lateNight: Indicator = Indicator()
+        public var lateNight: Indicator = Indicator(fromHour: 0, toHour: 5)
         public var newCard: Indicator = Indicator(threshold: 30)
         public var velocity: Indicator = Indicator(threshold: 10)
         public var newRecipientHighAmount: Indicator = Indicator(threshold: 200)
@@ -55,18 +55,23 @@ public struct RuleConfiguration: Sendable, Hashable, Codable {
             case cryptoOfframp = "crypto_offramp"
         }
 
+        /// Keys an indicator's entry leaves out keep that indicator's default: `high_risk_mcc: {action:
+        /// review}` escalates the default merchant codes, it does not empty them.
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             let d = Indicators()
-            highAmount = try c.decodeIfPresent(Indicator.self, forKey: .highAmount) ?? d.highAmount
-            foreign = try c.decodeIfPresent(Indicator.self, forKey: .foreign) ?? d.foreign
-            lateNight = try c.decodeIfPresent(Indicator.self, forKey: .lateNight) ?? d.lateNight
-            newCard = try c.decodeIfPresent(Indicator.self, forKey: .newCard) ?? d.newCard
-            velocity = try c.decodeIfPresent(Indicator.self, forKey: .velocity) ?? d.velocity
-            newRecipientHighAmount = try c.decodeIfPresent(Indicator.self, forKey: .newRecipientHighAmount) ?? d.newRecipientHighAmount
-            highRiskCountry = try c.decodeIfPresent(Indicator.self, forKey: .highRiskCountry) ?? d.highRiskCountry
-            highRiskMerchantCategory = try c.decodeIfPresent(Indicator.self, forKey: .highRiskMerchantCategory) ?? d.highRiskMerchantCategory
-            cryptoOfframp = try c.decodeIfPresent(Indicator.self, forKey: .cryptoOfframp) ?? d.cryptoOfframp
+            func indicator(_ key: CodingKeys, _ fallback: Indicator) throws -> Indicator {
+                try c.decodeIfPresent(Indicator.Override.self, forKey: key)?.applied(to: fallback) ?? fallback
+            }
+            highAmount = try indicator(.highAmount, d.highAmount)
+            foreign = try indicator(.foreign, d.foreign)
+            lateNight = try indicator(.lateNight, d.lateNight)
+            newCard = try indicator(.newCard, d.newCard)
+            velocity = try indicator(.velocity, d.velocity)
+            newRecipientHighAmount = try indicator(.newRecipientHighAmount, d.newRecipientHighAmount)
+            highRiskCountry = try indicator(.highRiskCountry, d.highRiskCountry)
+            highRiskMerchantCategory = try indicator(.highRiskMerchantCategory, d.highRiskMerchantCategory)
+            cryptoOfframp = try indicator(.cryptoOfframp, d.cryptoOfframp)
         }
     }
 
@@ -98,6 +103,28 @@ public struct RuleConfiguration: Sendable, Hashable, Codable {
             case toHour = "to_hour"
         }
 
+        /// What a rules file says about one indicator: only the keys it sets.
+        struct Override: Decodable {
+            var enabled: Bool?
+            var threshold: Double?
+            var fromHour: Int?
+            var toHour: Int?
+            var codes: [String]?
+            var action: RuleAction?
+
+            enum CodingKeys: String, CodingKey {
+                case enabled, threshold, codes, action
+                case fromHour = "from_hour"
+                case toHour = "to_hour"
+            }
+
+            func applied(to fallback: Indicator) -> Indicator {
+                Indicator(enabled: enabled ?? fallback.enabled, threshold: threshold ?? fallback.threshold,
+                          fromHour: fromHour ?? fallback.fromHour, toHour: toHour ?? fallback.toHour,
+                          codes: codes ?? fallback.codes, action: action ?? fallback.action)
+            }
+        }
+
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
@@ -120,7 +147,10 @@ public struct RuleConfiguration: Sendable, Hashable, Codable {
         /// Approved whatever the score (a blocklist entry or the hard limit still wins).
         public var allowlist: IDList
 
-        public init(declineAmountUSDAbove: Double? = 25_000, blocklist: IDList = IDList(), allowlist: IDList = IDList()) {
+        /// The hard limit when the rules name none: 25,000 USD.
+        public static let defaultDeclineAmountUSDAbove = 25_000.0
+
+        public init(declineAmountUSDAbove: Double? = HardRules.defaultDeclineAmountUSDAbove, blocklist: IDList = IDList(), allowlist: IDList = IDList()) {
             self.declineAmountUSDAbove = declineAmountUSDAbove
             self.blocklist = blocklist
             self.allowlist = allowlist
@@ -133,7 +163,11 @@ public struct RuleConfiguration: Sendable, Hashable, Codable {
 
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            declineAmountUSDAbove = try c.decodeIfPresent(Double.self, forKey: .declineAmountUSDAbove)
+            // Left out: the default limit (a hard_rules section for a blocklist must not lift it).
+            // An explicit null removes the limit.
+            declineAmountUSDAbove = c.contains(.declineAmountUSDAbove)
+                ? try c.decodeIfPresent(Double.self, forKey: .declineAmountUSDAbove)
+                : HardRules.defaultDeclineAmountUSDAbove
             blocklist = try c.decodeIfPresent(IDList.self, forKey: .blocklist) ?? IDList()
             allowlist = try c.decodeIfPresent(IDList.self, forKey: .allowlist) ?? IDList()
         }
