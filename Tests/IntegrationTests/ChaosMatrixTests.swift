@@ -359,7 +359,7 @@ struct ChaosMatrixTests {
         }
         var row = Row(fault: "SIGKILL x3 + TxnOffsetCommit/EndTxn errors + coordinator moves", broker: "mock", guarantee: "exactly_once")
         row.recoverySeconds = recoveries.max()
-        row.notes = "read_committed reader. Duplicates are not measurable on the mock: it shows aborted records to read_committed readers, and a restarted instance here re-read from the start, as if the transactional offset commits were not kept (to check on Apache Kafka); lost is what this row proves"
+        row.notes = "read_committed reader. Duplicates are not measurable on the mock: it shows aborted records to read_committed readers, and its TxnOffsetCommit handler answers without storing the offsets (librdkafka's mock source; the group's committed offsets stay unset), so each restarted instance re-reads from the start; lost is what this row proves"
         // Each restart may re-read everything on the mock (see the notes): up to one copy per instance.
         _ = try await Self.finish(row, fixture, expected: total, services: services, isolation: "read_committed", duplicateBound: 4 * total)
         service.signal(SIGTERM)
