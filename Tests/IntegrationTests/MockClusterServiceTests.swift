@@ -139,11 +139,13 @@ struct OutageTests {
         )
         fixture.isolateDecisions(on: cluster, coordinatorToo: true)
         let total = 20_000
-        try await fixture.generate(count: total, seed: 41)
         let service = try fixture.start()
         try await service.waitUntilReady()
-        try await eventually(timeout: .seconds(60), "some decisions delivered") { () async -> Bool in
-            ((try? await service.metric("verdict_events_consumed_total{topic=\"\(fixture.input)\"}")) ?? 0) > 0
+        // Traffic keeps arriving through the outage (about 10 s at 2,000 events/s), so decisions are
+        // in flight when the broker goes down, whatever the machine's speed.
+        let generator = try fixture.generator(count: total, rate: 2_000, seed: 41)
+        try await eventually(timeout: .seconds(60), "some events consumed") { () async -> Bool in
+            ((try? await service.metric("verdict_events_consumed_total{topic=\"\(fixture.input)\"}")) ?? 0) > 1_000
         }
         cluster.setBrokerDown(2)
         var sawRetrying = false
@@ -158,6 +160,7 @@ struct OutageTests {
         #expect(sawRetrying, "no partition was reported retrying during the outage")
         #expect((try await service.metric("verdict_delivery_failures_total{permanent=\"false\"}") ?? 0) > 0)
         cluster.setBrokerUp(2)
+        generator.waitUntilExit()
         let tally = try await OutcomeReader.read(fixture, expected: total, timeout: .seconds(120))
         #expect(tally.missing.isEmpty, "lost: \(tally.missing.count)")
         #expect(try await service.metric("verdict_partitions_held") == 0)
