@@ -14,7 +14,7 @@ public final class KafkaAdmin: Sendable {
         var properties = try configuration.baseProperties()
         properties.merge(configuration.properties) { _, passThrough in passThrough }
         let callbacks = RDKafkaCallbacks(logger: logger, onError: { error in
-            logger.debug("kafka admin client error", metadata: ["error": "\(error)"])
+            logger.debug("kafka admin client error", metadata: [LogKey.error: "\(error)"])
         })
         handle = try RDKafkaHandle(kind: .producer, properties: properties, callbacks: callbacks)
         self.configuration = configuration

@@ -63,7 +63,7 @@ public final class KafkaConsumer: Sendable {
         let callbacks = RDKafkaCallbacks(
             logger: logger,
             onError: { error in
-                shared.logger.warning("kafka consumer error", metadata: ["error": "\(error)"])
+                shared.logger.warning("kafka consumer error", metadata: [LogKey.error: "\(error)"])
                 shared.dispatch { handler, consumer in handler.consumer(consumer, didFail: error) }
             },
             onStatistics: { statistics in
@@ -85,9 +85,9 @@ public final class KafkaConsumer: Sendable {
         // poll thread serves them all.
         rd_kafka_poll_set_consumer(handle.pointer)
         logger.info("kafka consumer created", metadata: [
-            "kafka.client": "\(handle.name)",
-            "kafka.group": "\(configuration.groupID)",
-            "kafka.config": "\(KafkaRedaction.describe(properties))",
+            LogKey.client: "\(handle.name)",
+            LogKey.group: "\(configuration.groupID)",
+            LogKey.config: "\(KafkaRedaction.describe(properties))",
         ])
     }
 
@@ -109,7 +109,7 @@ public final class KafkaConsumer: Sendable {
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError(rdkafka: err, context: "subscribing to \(topics.joined(separator: ","))")
         }
-        logger.info("kafka consumer subscribed", metadata: ["kafka.topics": "\(topics.joined(separator: ","))"])
+        logger.info("kafka consumer subscribed", metadata: [LogKey.topics: "\(topics.joined(separator: ","))"])
     }
 
     /// Starts the poll thread, which calls `handler` with batches, rebalances, errors and statistics.
@@ -162,7 +162,7 @@ public final class KafkaConsumer: Sendable {
                 shared.dispatch { handler, consumer in handler.consumer(consumer, didReceive: batch) }
             }
             for error in errors {
-                shared.logger.warning("kafka consumer error", metadata: ["error": "\(error)"])
+                shared.logger.warning("kafka consumer error", metadata: [LogKey.error: "\(error)"])
                 shared.dispatch { handler, consumer in handler.consumer(consumer, didFail: error) }
             }
             shared.dispatch { handler, consumer in handler.consumerDidPoll(consumer) }
@@ -182,36 +182,36 @@ public final class KafkaConsumer: Sendable {
         shared.rebalances.add(1, ordering: .relaxed)
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-            logger.info("kafka partitions assigned", metadata: ["kafka.partitions": "\(list)"])
+            logger.info("kafka partitions assigned", metadata: [LogKey.partitions: "\(list)"])
             handler.consumer(self, rebalance: .assigned(list))
             let error = cooperative
                 ? rd_kafka_incremental_assign(rk, partitions).map { KafkaError(consuming: $0, context: "incremental assign") }
                 : { let e = rd_kafka_assign(rk, partitions); return e == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(rdkafka: e, context: "assign") }()
             if let error {
-                logger.error("kafka assign failed", metadata: ["error": "\(error)"])
+                logger.error("kafka assign failed", metadata: [LogKey.error: "\(error)"])
                 handler.consumer(self, didFail: error)
             } else {
                 shared.assignment.withLock { $0.formUnion(list) }
             }
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             let lost = rd_kafka_assignment_lost(rk) != 0
-            logger.info(lost ? "kafka partitions lost" : "kafka partitions revoked", metadata: ["kafka.partitions": "\(list)"])
+            logger.info(lost ? "kafka partitions lost" : "kafka partitions revoked", metadata: [LogKey.partitions: "\(list)"])
             handler.consumer(self, rebalance: lost ? .lost(list) : .revoked(list))
             if !lost {
                 do {
                     try commitBlocking(timeout: revokeBudget())
                 } catch {
-                    logger.warning("commit on revoke failed; the next owner re-reads from the last committed offset", metadata: ["error": "\(error)"])
+                    logger.warning("commit on revoke failed; the next owner re-reads from the last committed offset", metadata: [LogKey.error: "\(error)"])
                 }
             }
             let error = cooperative
                 ? rd_kafka_incremental_unassign(rk, partitions).map { KafkaError(consuming: $0, context: "incremental unassign") }
                 : { let e = rd_kafka_assign(rk, nil); return e == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(rdkafka: e, context: "unassign") }()
-            if let error { logger.error("kafka unassign failed", metadata: ["error": "\(error)"]) }
+            if let error { logger.error("kafka unassign failed", metadata: [LogKey.error: "\(error)"]) }
             shared.assignment.withLock { $0.subtract(list) }
         default:
             let error = KafkaError(rdkafka: err, context: "rebalance")
-            logger.error("kafka rebalance error; dropping the assignment", metadata: ["error": "\(error)"])
+            logger.error("kafka rebalance error; dropping the assignment", metadata: [LogKey.error: "\(error)"])
             if cooperative { rd_kafka_incremental_unassign(rk, partitions).map { rd_kafka_error_destroy($0) } } else { rd_kafka_assign(rk, nil) }
             shared.assignment.withLock { $0.removeAll() }
             handler.consumer(self, didFail: error)
@@ -388,7 +388,7 @@ public final class KafkaConsumer: Sendable {
             // records, which are dropped unprocessed (their offsets were never stored).
             if let queue = rd_kafka_queue_get_consumer(rk) {
                 if let error = rd_kafka_consumer_close_queue(rk, queue) {
-                    logger.warning("kafka consumer close failed", metadata: ["error": "\(KafkaError(consuming: error))"])
+                    logger.warning("kafka consumer close failed", metadata: [LogKey.error: "\(KafkaError(consuming: error))"])
                     clean = false
                 }
                 while rd_kafka_consumer_closed(rk) == 0 {
@@ -412,7 +412,7 @@ public final class KafkaConsumer: Sendable {
         if clean {
             logger.info("kafka consumer closed")
         } else {
-            logger.warning("kafka consumer close hit its deadline; the group coordinator will expire this member", metadata: ["kafka.timeout": "\(timeout)"])
+            logger.warning("kafka consumer close hit its deadline; the group coordinator will expire this member", metadata: [LogKey.timeout: "\(timeout)"])
         }
         return clean
     }

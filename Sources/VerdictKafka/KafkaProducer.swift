@@ -53,7 +53,7 @@ public final class KafkaProducer: Sendable {
         let errorLogger = logger
         let callbacks = RDKafkaCallbacks(
             logger: logger,
-            onError: onError ?? { error in errorLogger.error("kafka producer error", metadata: ["error": "\(error)"]) },
+            onError: onError ?? { error in errorLogger.error("kafka producer error", metadata: [LogKey.error: "\(error)"]) },
             onStatistics: onStatistics,
             onDelivery: { message in
                 deliveryReports(KafkaDeliveryReport(message))
@@ -74,8 +74,8 @@ public final class KafkaProducer: Sendable {
             }
         })
         logger.info("kafka producer created", metadata: [
-            "kafka.client": "\(handle.name)",
-            "kafka.config": "\(KafkaRedaction.describe(properties))",
+            LogKey.client: "\(handle.name)",
+            LogKey.config: "\(KafkaRedaction.describe(properties))",
         ])
     }
 
@@ -223,7 +223,7 @@ public final class KafkaProducer: Sendable {
         let deadline = clock.now + timeout
         let left = await flush(timeout: timeout)
         if left > 0 {
-            logger.warning("kafka producer closing with undelivered records; they are reported as purged", metadata: ["kafka.undelivered": "\(left)"])
+            logger.warning("kafka producer closing with undelivered records; they are reported as purged", metadata: [LogKey.undelivered: "\(left)"])
             rd_kafka_purge(handle.pointer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
             // Serve the purge reports so the caller hears about every record.
             _ = await flush(timeout: .milliseconds(500))

@@ -46,7 +46,8 @@ public final class Scorer: Sendable {
     private let pool: ForestWorkerPool?
     private let reasonsFor: Set<Verdict>
     private let topK: Int
-    private let eventAgeSLA: Double?
+    /// Seconds after which an event is decided without the model; nil when the SLA is not applied.
+    private let staleAfterSeconds: Double?
     private let observer: (any ScoringObserver)?
     private let deadLetters: DeadLetterConfiguration
 
@@ -63,11 +64,11 @@ public final class Scorer: Sendable {
     ///   - shadow: A challenger scored beside the champion, recorded in `shadow`.
     ///   - pool: Threads for scoring batches in parallel; nil scores on the caller's thread.
     /// - Throws: ``ScoringError`` when the rules and the model card give no thresholds.
-    ///   - eventAgeSLA: Decide events older than the rules' `degraded.event_age_sla` without the
+    ///   - appliesEventAgeSLA: Decide events older than the rules' `degraded.event_age_sla` without the
     ///     model (the stream); false for backtests of historical events.
     ///   - deadLetters: How much of a refused record its envelope embeds.
     public init(validation: ValidationConfiguration, rules: RuleConfiguration, model: ScoringModel?, shadow: ScoringModel? = nil,
-                pool: ForestWorkerPool?, eventAgeSLA: Bool = true, observer: (any ScoringObserver)? = nil,
+                pool: ForestWorkerPool?, appliesEventAgeSLA: Bool = true, observer: (any ScoringObserver)? = nil,
                 deadLetters: DeadLetterConfiguration = DeadLetterConfiguration()) throws(ScoringError) {
         self.observer = observer
         self.deadLetters = deadLetters
@@ -88,7 +89,7 @@ public final class Scorer: Sendable {
         self.pool = pool
         reasonsFor = Set(rules.reasons.forDecisions)
         topK = rules.reasons.topK
-        self.eventAgeSLA = eventAgeSLA ? rules.degraded.eventAgeSLA?.seconds : nil
+        staleAfterSeconds = appliesEventAgeSLA ? rules.degraded.eventAgeSLA?.seconds : nil
     }
 
     /// Scores a batch; outcomes are in input order.
@@ -135,7 +136,7 @@ public final class Scorer: Sendable {
             let result = value.withUnsafeBytes { validator.validate($0, now: reference) }
             switch result {
             case .valid(let event):
-                let stale = eventAgeSLA.map { sla in event.eventTime.map { reference - $0 > sla } ?? false } ?? false
+                let stale = staleAfterSeconds.map { sla in event.eventTime.map { reference - $0 > sla } ?? false } ?? false
                 valid.append((index, event, model == nil || stale))
             case .invalid(let issues, _):
                 results[index] = .deadLetter(DeadLetterWriter.write(input, issues: issues, now: now, configuration: deadLetters), issues)

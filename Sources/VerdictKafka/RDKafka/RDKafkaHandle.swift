@@ -63,7 +63,7 @@ final class RDKafkaHandle: @unchecked Sendable {
             guard let callbacks = RDKafkaCallbacks.from(rk) else { return }
             let text = message.map { String(cString: $0) } ?? ""
             let fac = facility.map { String(cString: $0) } ?? ""
-            callbacks.logger.log(level: .init(syslog: level), "\(text)", metadata: ["kafka.facility": "\(fac)"])
+            callbacks.logger.log(level: .init(syslog: level), "\(text)", metadata: [LogKey.facility: "\(fac)"])
         }
         rd_kafka_conf_set_error_cb(conf) { rk, err, reason, _ in
             guard let callbacks = RDKafkaCallbacks.from(rk) else { return }
@@ -85,7 +85,7 @@ final class RDKafkaHandle: @unchecked Sendable {
                 do {
                     callbacks.onStatistics?(try KafkaStatistics(json: bytes))
                 } catch {
-                    callbacks.logger.warning("cannot parse librdkafka statistics", metadata: ["error": "\(error)"])
+                    callbacks.logger.warning("cannot parse librdkafka statistics", metadata: [LogKey.error: "\(error)"])
                 }
                 return 0  // librdkafka frees the JSON buffer
             }

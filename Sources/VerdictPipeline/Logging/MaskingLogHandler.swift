@@ -1,4 +1,5 @@
 public import Logging
+import VerdictKafka
 import VerdictScoring
 
 /// Wraps any log handler (the text format's `StreamLogHandler`) so that every message and metadata

@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 import Synchronization
+import VerdictKafka
 public import VerdictForest
 public import VerdictScoring
 

@@ -82,31 +82,10 @@ public final class Relay: KafkaConsumerHandler, Sendable {
         public var pauses = 0
     }
 
-    /// Receives what the relay does, for metrics. Called on the poll thread or the producer's thread.
-    public protocol Observer: Sendable {
-        func relay(processed count: Int, seconds: Double)
-        func relay(delivered count: Int)
-        func relay(deliveryFailed error: KafkaError, permanently: Bool)
-        func relay(inFlight: Int, paused: Bool)
-        func relay(rebalance event: KafkaRebalanceEvent)
-        func relay(consumerError error: KafkaError)
-        func relay(statistics: KafkaStatistics)
-        /// The poll loop went round (at least every poll timeout): the liveness heartbeat.
-        func relayDidPoll()
-        /// Exactly-once only: a batch's transaction committed, or was aborted (its records are then
-        /// processed again; readers with read_committed never see the aborted ones).
-        func relay(transactionEnded committed: Bool, records: Int)
-        /// Every poll: the partitions held by a non-retriable error (with the topic and error), the
-        /// partitions waiting for retries, and why the relay is unhealthy (empty when it is not).
-        func relay(held: [KafkaTopicPartition: String], retrying: Int, unhealthy: [String])
-        /// The producer cannot continue; the service must stop after committing what is safe.
-        func relay(fatal error: String)
-    }
-
     public let configuration: Configuration
     private let processor: any RecordProcessor
     private let logger: Logger
-    private let observer: (any Observer)?
+    private let observer: (any RelayObserver)?
     /// The decisions, under one lock: one acquisition per batch and per delivery report.
     private let state: Mutex<RelayState>
     /// Serialises offset stores: two threads storing one partition could otherwise store an older
@@ -129,7 +108,7 @@ public final class Relay: KafkaConsumerHandler, Sendable {
 
     /// Creates a relay. Connect it with ``attach(producer:)`` before the consumer starts, and give
     /// the producer ``handleDelivery(_:)`` as its delivery-report closure.
-    public init(processor: any RecordProcessor, configuration: Configuration = Configuration(), logger: Logger, observer: (any Observer)? = nil) {
+    public init(processor: any RecordProcessor, configuration: Configuration = Configuration(), logger: Logger, observer: (any RelayObserver)? = nil) {
         self.processor = processor
         self.configuration = configuration
         self.logger = logger

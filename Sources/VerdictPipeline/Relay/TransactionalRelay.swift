@@ -43,7 +43,7 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
     private let processor: any RecordProcessor
     private let producer: KafkaProducer
     private let logger: Logger
-    private let observer: (any Relay.Observer)?
+    private let observer: (any RelayObserver)?
     private let configuration: Configuration
     private let failure = Mutex<KafkaError?>(nil)
     private let counts = Mutex<(committed: Int, aborted: Int, deadLettered: Int)>((0, 0, 0))
@@ -52,7 +52,7 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
     private let abortStreak = Mutex(0)
 
     public init(processor: any RecordProcessor, producer: KafkaProducer, configuration: Configuration = Configuration(), logger: Logger,
-                observer: (any Relay.Observer)? = nil) {
+                observer: (any RelayObserver)? = nil) {
         self.processor = processor
         self.producer = producer
         self.configuration = configuration

@@ -77,7 +77,7 @@ struct BenchPassthrough: AsyncParsableCommand {
         return Result(records: relay.counters.delivered, seconds: (end - start).seconds)
     }
 
-    final class Timing: Relay.Observer {
+    final class Timing: RelayObserver {
         let firstBatch = Mutex<ContinuousClock.Instant?>(nil)
         func relay(processed count: Int, seconds: Double) {
             firstBatch.withLock { if $0 == nil { $0 = .now } }

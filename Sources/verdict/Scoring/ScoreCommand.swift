@@ -33,7 +33,7 @@ struct ScoreCommand: AsyncParsableCommand {
         let scoringModel = try setup.loadModel(override: model)
         let pool = ForestWorkerPool(threads: threads)
         defer { pool.shutdown() }
-        let scorer = try Scorer(validation: setup.scoring.validation, rules: setup.scoring.rules, model: scoringModel, pool: pool, eventAgeSLA: !noAgeCheck,
+        let scorer = try Scorer(validation: setup.scoring.validation, rules: setup.scoring.rules, model: scoringModel, pool: pool, appliesEventAgeSLA: !noAgeCheck,
                                 deadLetters: setup.configuration.deadLetters)
         var reader = try LineReader(path: input)
         let decisions = try OutputFile(path: output)

@@ -1,4 +1,5 @@
-/// Metadata keys of Verdict's structured logs, in one place so dashboards can rely on them.
+/// Metadata keys of Verdict's structured logs, in one place so dashboards can rely on them. It
+/// lives in the Kafka wrapper, the lowest target that logs, so every target uses the same keys.
 public enum LogKey {
     public static let error = "error"
     public static let reason = "reason"
@@ -26,4 +27,9 @@ public enum LogKey {
     public static let abandoned = "pipeline.abandoned"
     public static let maxInFlight = "pipeline.max_in_flight"
     public static let limit = "pipeline.transaction_limit"
+    public static let client = "kafka.client"
+    public static let config = "kafka.config"
+    public static let facility = "kafka.facility"
+    public static let undelivered = "kafka.undelivered"
+    public static let timeout = "kafka.timeout"
 }
