@@ -96,8 +96,10 @@ public enum DeadLetterWriter {
         w.raw("\",\"dead_lettered_at\":\""); RFC3339.format(now, into: &w.bytes)
         w.raw("\",")
         if let value = input.value {
-            // Masked whole before the cut, so a card number straddling the cut is masked too.
-            var original = value
+            // Masked before the cut, with a margin past it, so a card number straddling the cut is
+            // masked too (the longest one, escaped and separated, spans under 512 bytes); the rest of
+            // a huge record is never scanned.
+            var original = value.count > limit ? Array(value.prefix(limit + 512)) : value
             PANMasking.maskAll(&original)
             let truncated = original.count > limit
             if truncated { original = Array(original[..<utf8Boundary(original, atMost: limit)]) }
