@@ -25,7 +25,7 @@ public struct OffsetWatermark: Sendable {
     /// Registers a consumed record. Offsets must increase.
     ///
     /// - Returns: false (and ignores it) when `offset` is not above the last tracked offset, as after a
-    ///   rewind re-delivers records: call ``reset()`` when seeking backwards.
+    ///   rewind re-delivers records: call ``truncate(from:)`` first when the consumer goes back.
     @discardableResult
     public mutating func track(_ offset: Int64) -> Bool {
         if let last = offsets.last, offset <= last { return false }
@@ -79,14 +79,6 @@ public struct OffsetWatermark: Sendable {
         // Everything before `offset` completed if the committable offset had passed it.
         if let committable = committableOffset, committable > offset { committableOffset = offset }
         return forgotten
-    }
-
-    /// Forgets everything in flight (the partition was revoked, or the consumer seeks backwards).
-    public mutating func reset() {
-        offsets.removeAll(keepingCapacity: true)
-        done.removeAll(keepingCapacity: true)
-        head = 0
-        committableOffset = nil
     }
 
     private func indexOf(_ offset: Int64) -> Int? {
@@ -145,11 +137,6 @@ public struct PartitionWatermarks: Sendable {
     /// Forgets partitions (revoked or lost).
     public mutating func remove(_ partitions: some Sequence<KafkaTopicPartition>) {
         for partition in partitions { watermarks[partition] = nil }
-    }
-
-    /// Forgets one partition's in-flight records but keeps tracking it (after a rewind).
-    public mutating func reset(_ partition: KafkaTopicPartition) {
-        watermarks[partition]?.reset()
     }
 
     /// The consumer went back to `offset` in `partition`; see ``OffsetWatermark/truncate(from:)``.

@@ -63,16 +63,34 @@ struct OffsetWatermarkTests {
         #expect(!r14)
     }
 
-    @Test("reset forgets in-flight records")
-    func reset() {
+    @Test("truncate forgets the records from a rewind on, keeps earlier ones holding the offset, and can go into the completed prefix")
+    func truncate() {
         var mark = OffsetWatermark()
-        mark.track(1); mark.track(2)
+        for offset in 1...5 { mark.track(Int64(offset)) }
+        mark.complete(1); mark.complete(2); mark.complete(4)
+        #expect(mark.committableOffset == 3)
+        let forgotten = mark.truncate(from: 3)
+        #expect(forgotten == [3, 5])
+        #expect(mark.inFlight == 0 && mark.committableOffset == 3)
+        let retracked = mark.track(3)
+        #expect(retracked)
+        // Back into what already completed: the committable offset follows the consumer back.
+        let pending = mark.truncate(from: 1)
+        #expect(pending == [3])
+        #expect(mark.committableOffset == 1)
+        let one = mark.track(1), two = mark.track(2)
+        #expect(one && two)
         mark.complete(1)
-        mark.reset()
-        #expect(mark.inFlight == 0)
-        #expect(mark.committableOffset == nil)
-        let r15 = mark.track(1)
-        #expect(r15)
+        #expect(mark.committableOffset == 2)
+        // A rewind past a record still in flight keeps it holding the offset.
+        var held = OffsetWatermark()
+        for offset in 10...14 { held.track(Int64(offset)) }
+        held.complete(11); held.complete(12)
+        let dropped = held.truncate(from: 12)
+        #expect(dropped == [13, 14])
+        #expect(held.committableOffset == nil && held.isPending(10))
+        held.complete(10)
+        #expect(held.committableOffset == 12)
     }
 
     /// Property: for any completion order, the committable offset is always one past the longest

@@ -65,22 +65,7 @@ public final class Relay: KafkaConsumerHandler, Sendable {
     }
 
     /// Counters since the relay started.
-    public struct Counters: Sendable, Equatable {
-        public var consumed = 0
-        public var delivered = 0
-        public var retried = 0
-        /// Outputs refused for good; their partitions are held.
-        public var failedPermanently = 0
-        /// In-flight records dropped because their partition was revoked, lost or rewound.
-        public var abandoned = 0
-        /// Records of partitions not assigned when they arrived.
-        public var droppedUnassigned = 0
-        /// Backward offsets seen.
-        public var rewinds = 0
-        /// Records the tracker refused.
-        public var refused = 0
-        public var pauses = 0
-    }
+    public typealias Counters = RelayCounters
 
     public let configuration: Configuration
     private let processor: any RecordProcessor
@@ -129,23 +114,13 @@ public final class Relay: KafkaConsumerHandler, Sendable {
     }
 
     /// Counters so far.
-    public var counters: Counters {
-        let c = state.withLock { $0.counters }
-        return Counters(consumed: c.consumed, delivered: c.delivered, retried: c.retried, failedPermanently: c.failedPermanently,
-                        abandoned: c.abandoned, droppedUnassigned: c.droppedUnassigned, rewinds: c.rewinds, refused: c.refused, pauses: c.pauses)
-    }
+    public var counters: Counters { state.withLock { $0.counters } }
 
     /// Records consumed and not yet acknowledged.
     public var inFlight: Int { state.withLock { $0.inFlight } }
 
     /// Whether the consumer is paused for backpressure.
     public var isPaused: Bool { paused.load(ordering: .relaxed) }
-
-    /// Whether the relay can make progress, and if not why (held partitions, a fatal producer).
-    public var health: (healthy: Bool, reasons: [String]) {
-        let now = self.now
-        return state.withLock { $0.health(now: now) }
-    }
 
     // MARK: Consumer side (poll thread)
 

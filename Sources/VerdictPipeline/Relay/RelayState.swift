@@ -37,17 +37,14 @@ struct RelayState {
 
     /// Sorts librdkafka's errors into the kinds above.
     static func classify(_ error: KafkaError) -> FailureKind {
-        if error.isFatal || error.code == .fatal { return .fatal }
+        if error.isFatal { return .fatal }
         if error.code == .queueFull { return .queueFull }
         if error.code == .authorization || error.code == .authentication || error.code == .unknownTopic
             || error.code == .messageTooLarge || error.code == .invalidArgument || error.code == .configuration {
             return .permanent
         }
-        if error.code == .purged { return .retriable }
-        if error.isRetriable || error.isIndefinite || error.code == .brokerUnreachable || error.code == .timedOut || error.code == .messageTimedOut {
-            return .retriable
-        }
-        // Unknown codes from a broker: retrying cannot lose anything; holding forever would wedge.
+        // Everything else is retried: outages, timeouts, purges, leader moves, and codes not known
+        // here (retrying cannot lose anything; holding forever would wedge).
         return .retriable
     }
 
@@ -65,23 +62,6 @@ struct RelayState {
         var attempt: Int
     }
 
-    struct Counters: Equatable {
-        var consumed = 0
-        var delivered = 0
-        var retried = 0
-        /// Outputs refused for good (their partitions are held).
-        var failedPermanently = 0
-        /// In-flight records dropped because their partition was revoked, lost or rewound.
-        var abandoned = 0
-        /// Records of partitions not assigned when they arrived (fetched before a revoke).
-        var droppedUnassigned = 0
-        /// Backward offsets seen (a seek, a log truncation, an offset reset): the partition restarts.
-        var rewinds = 0
-        /// Records the tracker refused (logged and counted, never silently skipped).
-        var refused = 0
-        var pauses = 0
-    }
-
     let policy: Policy
     private(set) var assignment: Set<KafkaTopicPartition> = []
     private(set) var tracker = InFlightTracker()
@@ -90,7 +70,7 @@ struct RelayState {
     private(set) var held: [KafkaTopicPartition: Hold] = [:]
     /// Partitions with outputs waiting for a retry, and the last error (for metrics and logs).
     private(set) var retrying: [KafkaTopicPartition: String] = [:]
-    private(set) var counters = Counters()
+    private(set) var counters = RelayCounters()
     private(set) var fatal: String?
     private var random: SplitMix64
 
@@ -208,8 +188,7 @@ struct RelayState {
         case .retriable:
             let attempt = attempts + 1
             tracker.countAttempt(id)
-            let exponent = Double(min(attempt - 2, 30))
-            let delay = min(policy.backoffMax, policy.backoffBase * pow2(exponent))
+            let delay = min(policy.backoffMax, policy.backoffBase * Double(1 << min(attempt - 2, 30)))
             // Full jitter over the upper half: retries of many records spread instead of arriving together.
             let due = now + delay * (0.5 + 0.5 * random.nextUnit())
             retries[id] = Retry(due: due, attempt: attempt)
@@ -242,9 +221,6 @@ struct RelayState {
         return due
     }
 
-    /// The earliest scheduled retry, if any.
-    var nextRetry: Double? { retries.values.map(\.due).min() }
-
     // MARK: Offsets, backpressure, health
 
     mutating func takeOffsetsToStore() -> [KafkaTopicPartitionOffset] {
@@ -266,13 +242,6 @@ struct RelayState {
             reasons.append("partition \(partition) held at offset \(hold.offset) for \(Int(now - hold.since)) s: delivery to \(hold.topic) failed: \(hold.error)")
         }
         return (reasons.isEmpty, reasons)
-    }
-
-    private func pow2(_ exponent: Double) -> Double {
-        var value = 1.0
-        var k = 0.0
-        while k < exponent { value *= 2; k += 1 }
-        return value
     }
 }
 

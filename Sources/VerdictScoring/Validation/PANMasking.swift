@@ -22,38 +22,12 @@ public enum PANMasking {
         return sum % 10 == 0
     }
 
-    /// Whether a string (already unescaped) is a card number: nothing but 13-19 digits and
-    /// separators, passing Luhn.
-    public static func looksLikePAN(_ text: some Collection<UInt8>) -> Bool {
-        var digits = 0
-        for b in text {
-            if isDigit(b) { digits += 1 } else if !isSeparator(b) { return false }
-        }
-        guard (13...19).contains(digits) else { return false }
-        return luhnValid(text.filter(isDigit))
-    }
-
-    /// Whether `bytes` contain a card number anywhere (a Luhn-valid 13-19 digit window of a digit
-    /// run, separators and escapes as described above). Used for identifiers, which must never
-    /// carry one.
-    public static func containsPAN(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        // Identifiers are checked per event: most have fewer than 13 digits and need no scan.
-        var digits = 0
-        for b in bytes where isDigit(b) { digits += 1 }
-        guard digits >= 13 else { return false }
-        var found = false
-        forEachRun(bytes) { run in
-            if !found { found = run.firstValidWindow() != nil }
-        }
-        return found
-    }
-
     /// Whether an identifier (unescaped) carries a card number: a Luhn-valid 13-19 digit window of
     /// a run of consecutive digits, or a whole card number written in a card layout (groups of four
     /// with one separator, the last group 1-7 digits, or Amex/Diners 4-6-5/4-6-4) with no letter or
     /// digit on either side.
     ///
-    /// Narrower than ``containsPAN(_:)`` on purpose: separators inside identifiers are structure, and
+    /// Narrower than the masker's rule on purpose: separators inside identifiers are structure, and
     /// the separator-blind rule flags 0.72% of random UUIDs (measured over 200,000), whose dashes
     /// join hex groups into long digit runs. Identifiers go into decisions unmasked, so this rule
     /// decides what is dead-lettered; every output is still masked with the broader one.
@@ -109,11 +83,6 @@ public enum PANMasking {
 
     private static func isAlphanumeric(_ b: UInt8) -> Bool {
         isDigit(b) || (b | 0x20 >= UInt8(ascii: "a") && b | 0x20 <= UInt8(ascii: "z"))
-    }
-
-    /// ``containsPAN(_:)`` for an array.
-    public static func containsPAN(_ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { containsPAN($0) }
     }
 
     /// Masks every PAN in `bytes`, wherever it appears (values, keys, nested strings, numbers).
