@@ -11,8 +11,8 @@ public final class Forest: Sendable {
     /// Hex SHA-256 of the model file's bytes.
     public let sha256: String
     let compiled: CompiledForest
-    /// The trees laid out for TreeSHAP; empty when the model is not explainable.
-    let explainTrees: [ExplainTree]
+    /// The trees laid out for TreeSHAP; nil when the model is not explainable.
+    let explanation: ForestExplanation?
 
     /// Validates and compiles a model.
     ///
@@ -30,7 +30,7 @@ public final class Forest: Sendable {
         self.sha256 = sha256
         self.compiled = CompiledForest(trees: trees, info: info)
         let explainable = trees.allSatisfy { tree in tree.nodes.allSatisfy { !$0.cover.isNaN && $0.outputs.isEmpty } }
-        self.explainTrees = explainable ? trees.map(ExplainTree.init) : []
+        self.explanation = explainable ? ForestExplanation(trees, featureCount: info.featureCount) : nil
     }
 
     public var featureCount: Int { info.featureCount }

@@ -6,33 +6,42 @@
 extension Forest {
     /// Contributions of each feature to each output's margin for one row.
     ///
-    /// - Parameter row: ``featureCount`` values in model order; NaN is missing.
+    /// - Parameters:
+    ///   - row: ``featureCount`` values in model order; NaN is missing.
+    ///   - method: How to compute them; every method gives the same values to rounding.
     /// - Returns: One array per output of ``featureCount`` + 1 values: the features' contributions,
     ///   then the bias. Each array sums to the output's margin.
     /// - Throws: ``ForestError`` (unsupported) when the model records no node covers (ONNX files).
-    public func contributions(_ row: [Double]) throws(ForestError) -> [[Double]] {
+    public func contributions(_ row: [Double], method: TreeSHAPMethod = .quadrature) throws(ForestError) -> [[Double]] {
         guard row.count == featureCount else {
             throw ForestError(.invalidInput, "the row has \(row.count) values; the model has \(featureCount) features")
         }
-        guard explainable else {
+        guard let explanation else {
             throw ForestError.unsupported(info.source, "the file records no node covers (hessian sums or counts), which TreeSHAP needs; explanations need XGBoost or LightGBM models")
         }
         let roundInputs = info.arithmetic == .xgboost || info.arithmetic == .onnxFloat
         let x = roundInputs ? row.map { Double(Float($0)) } : row
         let width = featureCount + 1
         var phi = [Double](repeating: 0, count: width * outputCount)
+        let explainTrees = explanation.trees
         let maxDepth = compiled.maxDepth + 2
         var scratch = [PathElement](repeating: PathElement(), count: maxDepth * (maxDepth + 1) / 2 + maxDepth)
-        var decisions = [Bool](repeating: false, count: explainTrees.map(\.feature.count).max() ?? 0)
+        var decisions = [Bool](repeating: false, count: explanation.widestTree)
         x.withUnsafeBufferPointer { x in
             scratch.withUnsafeMutableBufferPointer { path in
                 decisions.withUnsafeMutableBufferPointer { decisions in
                     phi.withUnsafeMutableBufferPointer { phi in
+                        var quadratureTaken: [Bool]? = nil
+                        if method == .quadrature {
+                            explanation.addQuadrature(x: x.baseAddress!, width: width, phi: phi.baseAddress!)
+                            quadratureTaken = explanation.quadratureTaken
+                        }
                         for index in 0..<explainTrees.count {
                             let tree = explainTrees[index]
                             let contributions = phi.baseAddress! + trees[index].output * width
                             contributions[featureCount] += tree.expectedValue
-                            if let table = tree.pathTable {
+                            if quadratureTaken?[index] == true { continue }
+                            if method != .recursive, let table = tree.pathTable {
                                 tree.decide(x.baseAddress!, into: decisions.baseAddress!)
                                 table.contribute(goesLeft: UnsafePointer(decisions.baseAddress!), phi: contributions)
                             } else {
@@ -55,8 +64,90 @@ extension Forest {
     }
 
     /// Whether the model records the node covers TreeSHAP needs (and has single-output leaves).
-    public var explainable: Bool { !explainTrees.isEmpty }
+    public var explainable: Bool { explanation != nil }
 
+    /// How many trees each TreeSHAP method explains (``TreeSHAPMethod/quadrature`` picks per tree).
+    public var explanationPlan: ExplanationPlan? { explanation?.plan }
+}
+
+/// How ``Forest/contributions(_:method:)`` computes TreeSHAP.
+public enum TreeSHAPMethod: Sendable, Hashable {
+    /// Gauss-Legendre quadrature with 4 points for trees whose paths split on at most 8 distinct
+    /// features and 8 points for at most 16; other trees by path decomposition. The fastest.
+    case quadrature
+    /// Per-leaf closed forms (``PathSHAPTable``); trees with more than 60 distinct features on a
+    /// path by the recursive algorithm.
+    case pathDecomposition
+    /// Lundberg et al.'s recursive Algorithm 2 for every tree (the reference the others are
+    /// checked against).
+    case recursive
+}
+
+/// Which method explains how many of a model's trees.
+public struct ExplanationPlan: Sendable, Hashable {
+    /// Trees explained by 4-point quadrature (at most 8 distinct features on a path).
+    public var quadrature4: Int
+    /// Trees explained by 8-point quadrature (9 to 16 distinct features on a path).
+    public var quadrature8: Int
+    /// Trees explained by path decomposition (zero covers, or more than 16 distinct features).
+    public var pathDecomposition: Int
+    /// Trees explained by the recursive algorithm (more than 60 distinct features on a path).
+    public var recursive: Int
+}
+
+/// A forest laid out for TreeSHAP, built once when the model loads.
+final class ForestExplanation: Sendable {
+    let trees: [ExplainTree]
+    let outputs: [Int]
+    let featureCount: Int
+    let quadrature4: QuadratureSHAP<SIMD4<Double>>
+    let quadrature8: QuadratureSHAP<SIMD8<Double>>
+    /// Per tree, whether a quadrature group explains it.
+    let quadratureTaken: [Bool]
+    /// The most nodes of any tree (the size of a decision buffer).
+    let widestTree: Int
+    let plan: ExplanationPlan
+
+    init(_ decisionTrees: [DecisionTree], featureCount: Int) {
+        let plain = decisionTrees.map { ExplainTree($0, pathTable: false) }
+        let quadrature4 = QuadratureSHAP<SIMD4<Double>>(plain, accept: { $0 <= 8 })
+        let quadrature8 = QuadratureSHAP<SIMD8<Double>>(plain, accept: { $0 > 8 })
+        var taken = [Bool](repeating: false, count: plain.count)
+        for tree in quadrature4.trees { taken[tree.index] = true }
+        for tree in quadrature8.trees { taken[tree.index] = true }
+        // Only the trees quadrature cannot take pay for per-leaf tables.
+        let trees = decisionTrees.indices.map { taken[$0] ? plain[$0] : ExplainTree(decisionTrees[$0], pathTable: true) }
+        self.trees = trees
+        outputs = decisionTrees.map(\.output)
+        self.featureCount = featureCount
+        self.quadrature4 = quadrature4
+        self.quadrature8 = quadrature8
+        quadratureTaken = taken
+        widestTree = trees.map(\.feature.count).max() ?? 0
+        let rest = trees.indices.filter { !taken[$0] }
+        let tabled = rest.filter { trees[$0].pathTable != nil }.count
+        plan = ExplanationPlan(quadrature4: quadrature4.trees.count, quadrature8: quadrature8.trees.count,
+                               pathDecomposition: tabled, recursive: rest.count - tabled)
+    }
+
+    /// Adds the quadrature groups' contributions (bias excluded) to `phi`, outputs times `width`.
+    func addQuadrature(x: UnsafePointer<Double>, width: Int, phi: UnsafeMutablePointer<Double>) {
+        let outputCount = (outputs.max() ?? 0) + 1
+        Self.add(quadrature4, x: x, trees: trees, outputs: outputs, width: width, outputCount: outputCount, phi: phi)
+        Self.add(quadrature8, x: x, trees: trees, outputs: outputs, width: width, outputCount: outputCount, phi: phi)
+    }
+
+    private static func add<Lanes: SIMD & Sendable>(_ group: QuadratureSHAP<Lanes>, x: UnsafePointer<Double>, trees: [ExplainTree], outputs: [Int],
+                                         width: Int, outputCount: Int, phi: UnsafeMutablePointer<Double>) where Lanes.Scalar == Double {
+        guard !group.trees.isEmpty else { return }
+        var scratch = QuadratureSHAP<Lanes>.Scratch(slots: group.widestTree)
+        var lanes = [Lanes](repeating: Lanes(), count: width * outputCount)
+        lanes.withUnsafeMutableBufferPointer { lanes in
+            group.contribute(x: x, explainTrees: trees, outputs: outputs, width: width,
+                             lanes: lanes.baseAddress!, scratch: &scratch)
+            for i in 0..<lanes.count { phi[i] += lanes[i].sum() }
+        }
+    }
 }
 
 /// Reciprocals of small integers: the TreeSHAP path arithmetic divides by depths, and divisions are
@@ -100,7 +191,9 @@ final class ExplainTree: Sendable {
     /// Precomputed path weights, when the tree's paths are short enough.
     let pathTable: PathSHAPTable?
 
-    init(_ tree: DecisionTree) {
+    /// - Parameter pathTable: Whether to build the per-leaf ``PathSHAPTable`` (trees explained by
+    ///   quadrature do without it).
+    init(_ tree: DecisionTree, pathTable: Bool) {
         root = tree.root
         left = tree.nodes.map { Int32($0.left) }
         right = tree.nodes.map { Int32($0.right) }
@@ -137,7 +230,7 @@ final class ExplainTree: Sendable {
             }
             return DecisionTest(threshold: test.threshold, feature: feature[node], flags: flags)
         }
-        pathTable = PathSHAPTable(root: root, feature: feature, left: left, right: right, cover: cover, value: value)
+        self.pathTable = pathTable ? PathSHAPTable(root: root, feature: feature, left: left, right: right, cover: cover, value: value) : nil
     }
 
     /// Decides every split of the tree for one row (`goesLeft[node]`), leaves untouched.
