@@ -12,9 +12,10 @@ struct ScorerTests {
     }
 
     /// Events from the generator, stamped in the hour before the fixed clock.
-    static func events(seed: UInt64, count: Int, invalid: Double = 0) -> [ScoringInput] {
+    static func events(seed: UInt64, count: Int, invalid: Double = 0, profile: EventGenerator.Profile = .realistic) -> [ScoringInput] {
         var options = EventGenerator.Options()
         options.seed = seed
+        options.profile = profile
         options.start = ScoringFixtures.now - 300
         options.spacing = count > 0 ? 250 / Double(count) : 1
         options.invalidFraction = invalid
@@ -27,6 +28,22 @@ struct ScorerTests {
 
     static func json(_ bytes: [UInt8]) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+    }
+
+    @Test("the wide traffic profile sends 8-15% of events to REVIEW or DECLINE with the default model, twice the realistic share or more")
+    func profileDecisionMix() throws {
+        let scorer = try Self.scorer()
+        let count = 4_000
+        func flaggedShare(_ profile: EventGenerator.Profile) -> Double {
+            let flagged = scorer.score(Self.events(seed: 21, count: count, profile: profile), asOf: ScoringFixtures.now).filter { outcome in
+                if case .decision(_, let summary) = outcome { return summary.decision != .approve }
+                return false
+            }.count
+            return Double(flagged) / Double(count)
+        }
+        let wide = flaggedShare(.wide), realistic = flaggedShare(.realistic)
+        #expect((0.08...0.15).contains(wide), "wide: \(wide) flagged")
+        #expect(wide >= 2 * realistic, "wide \(wide), realistic \(realistic) (this suite's realistic traffic is 5% fraud)")
     }
 
     @Test("a fixed event set and the default model give the committed golden decisions")

@@ -31,16 +31,17 @@ extension Forest {
             scratch.withUnsafeMutableBufferPointer { path in
                 decisions.withUnsafeMutableBufferPointer { decisions in
                     phi.withUnsafeMutableBufferPointer { phi in
-                        var quadratureTaken: [Bool]? = nil
+                        for output in 0..<outputCount { phi[output * width + featureCount] = explanation.bias[output] }
+                        let others: [Int]
                         if method == .quadrature {
                             explanation.addQuadrature(x: x.baseAddress!, width: width, phi: phi.baseAddress!)
-                            quadratureTaken = explanation.quadratureTaken
+                            others = explanation.beyondQuadrature
+                        } else {
+                            others = Array(explainTrees.indices)
                         }
-                        for index in 0..<explainTrees.count {
+                        for index in others {
                             let tree = explainTrees[index]
-                            let contributions = phi.baseAddress! + trees[index].output * width
-                            contributions[featureCount] += tree.expectedValue
-                            if quadratureTaken?[index] == true { continue }
+                            let contributions = phi.baseAddress! + explanation.outputs[index] * width
                             if method != .recursive, let table = tree.pathTable {
                                 tree.decide(x.baseAddress!, into: decisions.baseAddress!)
                                 table.contribute(goesLeft: UnsafePointer(decisions.baseAddress!), phi: contributions)
@@ -102,8 +103,11 @@ final class ForestExplanation: Sendable {
     let featureCount: Int
     let quadrature4: QuadratureSHAP<SIMD4<Double>>
     let quadrature8: QuadratureSHAP<SIMD8<Double>>
-    /// Per tree, whether a quadrature group explains it.
-    let quadratureTaken: [Bool]
+    /// The trees no quadrature group explains, in order.
+    let beyondQuadrature: [Int]
+    /// Per output, the sum of its trees' cover-weighted mean leaf values, in tree order (the bias
+    /// before the base margin).
+    let bias: [Double]
     /// The most nodes of any tree (the size of a decision buffer).
     let widestTree: Int
     let plan: ExplanationPlan
@@ -118,11 +122,15 @@ final class ForestExplanation: Sendable {
         // Only the trees quadrature cannot take pay for per-leaf tables.
         let trees = decisionTrees.indices.map { taken[$0] ? plain[$0] : ExplainTree(decisionTrees[$0], pathTable: true) }
         self.trees = trees
-        outputs = decisionTrees.map(\.output)
+        let outputs = decisionTrees.map(\.output)
+        self.outputs = outputs
         self.featureCount = featureCount
         self.quadrature4 = quadrature4
         self.quadrature8 = quadrature8
-        quadratureTaken = taken
+        beyondQuadrature = trees.indices.filter { !taken[$0] }
+        var bias = [Double](repeating: 0, count: (outputs.max() ?? 0) + 1)
+        for (index, tree) in trees.enumerated() { bias[outputs[index]] += tree.expectedValue }
+        self.bias = bias
         widestTree = trees.map(\.feature.count).max() ?? 0
         let rest = trees.indices.filter { !taken[$0] }
         let tabled = rest.filter { trees[$0].pathTable != nil }.count

@@ -26,10 +26,15 @@ struct GenerateCommand: AsyncParsableCommand {
     var asOf: String?
     @Option(help: "Mean seconds between events in file mode.") var spacing: Double = 1
     @Option(help: "Distinct cards.") var cards: Int = 20_000
+    @Option(help: "Traffic shape: realistic (fraud patterns, 2-3% REVIEW/DECLINE) or wide (features independent over their whole ranges, 10-15% REVIEW/DECLINE).")
+    var profile: String = EventGenerator.Profile.realistic.rawValue
 
     func validate() throws {
         guard (brokers != nil && topic != nil) != (output != nil) else {
             throw ValidationError("give either --brokers and --topic (Kafka) or --output (file)")
+        }
+        guard EventGenerator.Profile(rawValue: profile) != nil else {
+            throw ValidationError("--profile '\(profile)' is not one of \(EventGenerator.Profile.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard (0...1).contains(invalidFraction) else { throw ValidationError("--invalid-fraction must be between 0 and 1") }
         if let asOf {
@@ -44,6 +49,7 @@ struct GenerateCommand: AsyncParsableCommand {
         options.seed = seed
         options.invalidFraction = invalidFraction
         options.cards = cards
+        options.profile = EventGenerator.Profile(rawValue: profile) ?? .realistic
         options.spacing = output != nil ? spacing : 0
         if let start {
             guard let parsed = Timestamps.parse(start) else { throw ValidationError("--start '\(start)' is not an RFC 3339 time") }
