@@ -49,8 +49,8 @@ struct QuadratureSHAP<Lanes: SIMD & Sendable>: Sendable where Lanes.Scalar == Do
         var previous: Int32
         var feature: Int32
         var threshold: Double
-        /// The node's index in the tree (for tests evaluated by the reference semantics).
-        var node: Int32
+        /// Where `previous`'s 1 / (1 + a t) is in ``inverse`` (1, ones, for the root).
+        var previousInverse: Int32
         var flags: UInt8
     }
 
@@ -69,23 +69,30 @@ struct QuadratureSHAP<Lanes: SIMD & Sendable>: Sendable where Lanes.Scalar == Do
 
     let trees: [Tree]
     let splits: [Split]
-    /// Per slot, 1 + a t, 1 / (1 + a t) and a / (1 + a t) at the quadrature points for the edge
-    /// into it when the row follows it (a = 1/z - 1), so a pass picks values by index instead of
-    /// branching on the row. Two shared entries come first (slots are offset by ``fixedOffset``):
-    /// index 0 holds 1 - t, 1 / (1 - t) and -1 / (1 - t), what an edge the row leaves uses
-    /// (a = -1); index 1 holds 1, 1 and 0, the root's (a = 0), which stands in for the earlier
-    /// split of the many splits that have none, and stays in the cache.
-    let factor: [Lanes]
-    let inverse: [Lanes]
+    /// Per slot, a = 1/z - 1 and a / (1 + a t) at the quadrature points for the edge into it when
+    /// the row follows it, so a pass picks values by index instead of branching on the row. Two
+    /// shared entries come first (slots are offset by ``fixedOffset``): index 0 holds -1 and
+    /// -1 / (1 - t), what an edge the row leaves uses (a = -1); index 1 holds 0 and 0, the root's
+    /// (a = 0), which stands in for the earlier split of the many splits that have none. The
+    /// factor 1 + a t is two multiply-adds from `slope`, cheaper than reading it from memory.
+    let slope: [Double]
     let weighted: [Lanes]
+    /// 1 / (1 + a t) of the slots some split has as its `previous` (index 0: 1 / (1 - t), for a
+    /// `previous` the row left; index 1: ones, the root's). Only those slots need it, so it is
+    /// kept apart: the per-slot arrays are what a row streams through.
+    let inverse: [Lanes]
+    /// Per split, its node in the tree, for tests evaluated by the reference semantics (rare, so
+    /// out of the ``Split`` records).
+    let nodes: [Int32]
     /// Where a tree's slots start in the fixed per-slot arrays, past the shared entries.
     static var fixedOffset: Int { 2 }
     /// Per slot, a leaf's value times its path probability; 0 for splits.
     let leafScale: [Double]
     /// The most slots of any tree (the size of the scratch buffers).
     let widestTree: Int
-    /// Quadrature weights on [0, 1] (the points are folded into the per-slot values).
+    /// Quadrature weights and points on [0, 1].
     let weights: Lanes
+    let points: Lanes
 
     /// Takes the trees this method can explain exactly.
     ///
@@ -96,45 +103,50 @@ struct QuadratureSHAP<Lanes: SIMD & Sendable>: Sendable where Lanes.Scalar == Do
         var points = Lanes(), weights = Lanes()
         for q in 0..<Lanes.scalarCount { points[q] = rule.nodes[q]; weights[q] = rule.weights[q] }
         self.weights = weights
+        self.points = points
         var trees: [Tree] = []
         var splits: [Split] = []
         let leftFactor = Lanes(repeating: 1) - points
-        var factor: [Lanes] = [leftFactor, Lanes(repeating: 1)]
-        var inverse: [Lanes] = [Lanes(repeating: 1) / leftFactor, Lanes(repeating: 1)]
+        var slope: [Double] = [-1, 0]
         var weighted: [Lanes] = [Lanes(repeating: -1) / leftFactor, Lanes()]
+        var inverse: [Lanes] = [Lanes(repeating: 1) / leftFactor, Lanes(repeating: 1)]
+        var nodes: [Int32] = []
         var leafScale: [Double] = []
         var widest = 0
         for (index, tree) in forest.enumerated() {
-            guard let layout = Self.layout(tree, points: points), accept(layout.distinctFeatures) else { continue }
+            guard let layout = Self.layout(tree, points: points, inverseBase: inverse.count), accept(layout.distinctFeatures) else { continue }
             trees.append(Tree(index: index, splitStart: splits.count, splitCount: layout.splits.count,
                               slotStart: leafScale.count, slotCount: layout.leafScale.count))
             splits += layout.splits
-            factor += layout.factor
-            inverse += layout.inverse
+            slope += layout.slope
             weighted += layout.weighted
+            inverse += layout.inverse
+            nodes += layout.nodes
             leafScale += layout.leafScale
             widest = max(widest, layout.leafScale.count)
         }
         self.trees = trees
         self.splits = splits
-        self.factor = factor
-        self.inverse = inverse
+        self.slope = slope
         self.weighted = weighted
+        self.inverse = inverse
+        self.nodes = nodes
         self.leafScale = leafScale
         widestTree = widest
     }
 
     private struct Layout {
         var splits: [Split] = []
-        var factor: [Lanes] = []
-        var inverse: [Lanes] = []
+        var slope: [Double] = []
         var weighted: [Lanes] = []
+        var inverse: [Lanes] = []
+        var nodes: [Int32] = []
         var leafScale: [Double] = []
         var distinctFeatures = 0
     }
 
     /// The preorder layout of one tree, or nil when a cover makes the method inexact.
-    private static func layout(_ tree: ExplainTree, points: Lanes) -> Layout? {
+    private static func layout(_ tree: ExplainTree, points: Lanes, inverseBase: Int) -> Layout? {
         // Slots in preorder: the node, its parent's slot and whether it is the left child.
         var node: [Int] = []
         var parent: [Int] = []
@@ -177,19 +189,26 @@ struct QuadratureSHAP<Lanes: SIMD & Sendable>: Sendable where Lanes.Scalar == Do
         }
         let one = Lanes(repeating: 1)
         var layout = Layout()
+        // Where each slot that is some split's `previous` keeps its inverse (the root: entry 1).
+        var inverseAt = [Int32](repeating: 1, count: count)
         for slot in 0..<count {
             let a = 1 / zero[slot] - 1
             let f = one + a * points
-            layout.factor.append(f)
-            layout.inverse.append(one / f)
+            layout.slope.append(a)
             layout.weighted.append(a / f)
             let n = node[slot]
             if tree.feature[n] >= 0 {
                 layout.leafScale.append(0)
                 let test = tree.decisionTests[n]
+                let before = previous[slot + 1]
+                if before > 0 && inverseAt[before] == 1 {
+                    inverseAt[before] = Int32(inverseBase + layout.inverse.count)
+                    layout.inverse.append(one / (one + (1 / zero[before] - 1) * points))
+                }
+                layout.nodes.append(Int32(n))
                 layout.splits.append(Split(
-                    slot: Int32(slot), right: Int32(right[slot]), previous: Int32(previous[slot + 1]),
-                    feature: tree.feature[n], threshold: test.threshold, node: Int32(n), flags: test.flags))
+                    slot: Int32(slot), right: Int32(right[slot]), previous: Int32(before),
+                    feature: tree.feature[n], threshold: test.threshold, previousInverse: inverseAt[before], flags: test.flags))
             } else {
                 layout.leafScale.append(tree.value[n] * probability[slot])
                 layout.distinctFeatures = max(layout.distinctFeatures, distinct[slot])
@@ -220,8 +239,10 @@ struct QuadratureSHAP<Lanes: SIMD & Sendable>: Sendable where Lanes.Scalar == Do
     func contribute(x: UnsafePointer<Double>, explainTrees: [ExplainTree], outputs: [Int], width: Int,
                     lanes: UnsafeMutablePointer<Lanes>, scratch: inout Scratch) {
         let weights = self.weights
+        let one = Lanes(repeating: 1)
+        let points = self.points
         splits.withUnsafeBufferPointer { splits in
-        factor.withUnsafeBufferPointer { factor in
+        slope.withUnsafeBufferPointer { slope in
         inverse.withUnsafeBufferPointer { inverse in
         weighted.withUnsafeBufferPointer { weighted in
         leafScale.withUnsafeBufferPointer { leafScale in
@@ -243,23 +264,22 @@ struct QuadratureSHAP<Lanes: SIMD & Sendable>: Sendable where Lanes.Scalar == Do
                     let x = x[Int(split.feature)]
                     let goesLeft: Bool
                     if split.flags & ExplainTree.DecisionTest.reference != 0 {
-                        goesLeft = explainTrees[tree.index].goesLeft(Int(split.node), x)
+                        goesLeft = explainTrees[tree.index].goesLeft(Int(nodes[k]), x)
                     } else if x.isNaN {
                         goesLeft = split.flags & ExplainTree.DecisionTest.nanLeft != 0
                     } else {
                         goesLeft = split.flags & ExplainTree.DecisionTest.lessOrEqual != 0 ? x <= split.threshold : x < split.threshold
                     }
                     // Which side a row takes is unpredictable: pick values by index arithmetic.
-                    let previous = Int(choice[Int(split.previous)])
-                    let follows: Int32 = previous != 0 ? 1 : 0
+                    let follows: Int32 = choice[Int(split.previous)] != 0 ? 1 : 0
                     let left: Int32 = goesLeft ? 1 : 0
                     let choiceLeft = (follows & left) &* (fixedBase &+ Int32(truncatingIfNeeded: l))
                     let choiceRight = (follows & (left ^ 1)) &* (fixedBase &+ split.right)
                     choice[l] = choiceLeft
                     choice[r] = choiceRight
-                    let carried = product[s] * inverse[previous]
-                    let cLeft = carried * factor[Int(choiceLeft)]
-                    let cRight = carried * factor[Int(choiceRight)]
+                    let carried = product[s] * inverse[Int(follows &* split.previousInverse)]
+                    let cLeft = carried * (one + slope[Int(choiceLeft)] * points)
+                    let cRight = carried * (one + slope[Int(choiceRight)] * points)
                     product[l] = cLeft
                     product[r] = cRight
                     // A split's sum is written by the up pass; a leaf's is its weighted value.
