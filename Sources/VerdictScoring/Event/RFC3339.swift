@@ -90,17 +90,21 @@ enum RFC3339 {
         let day = doy - (153 * mp + 2) / 5 + 1
         let month = mp < 10 ? mp + 3 : mp - 9
         if month <= 2 { year += 1 }
-        func put(_ value: Int, _ width: Int) {
-            var digits = [UInt8](repeating: UInt8(ascii: "0"), count: width)
-            var v = value
-            for i in stride(from: width - 1, through: 0, by: -1) { digits[i] = UInt8(ascii: "0") + UInt8(v % 10); v /= 10 }
-            out.append(contentsOf: digits)
+        // Written into a stack buffer and appended once: this runs twice per decision.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { buffer in
+            var at = 0
+            func put(_ value: Int, _ width: Int) {
+                var v = value
+                for i in stride(from: at + width - 1, through: at, by: -1) { buffer[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10); v /= 10 }
+                at += width
+            }
+            func mark(_ c: Unicode.Scalar) { buffer[at] = UInt8(ascii: c); at += 1 }
+            put(year, 4); mark("-"); put(month, 2); mark("-"); put(day, 2); mark("T")
+            put(dayMilliseconds / 3_600_000, 2); mark(":")
+            put(dayMilliseconds / 60_000 % 60, 2); mark(":")
+            put(dayMilliseconds / 1000 % 60, 2); mark(".")
+            put(dayMilliseconds % 1000, 3); mark("Z")
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<at]))
         }
-        put(year, 4); out.append(UInt8(ascii: "-")); put(month, 2); out.append(UInt8(ascii: "-")); put(day, 2)
-        out.append(UInt8(ascii: "T"))
-        put(dayMilliseconds / 3_600_000, 2); out.append(UInt8(ascii: ":"))
-        put(dayMilliseconds / 60_000 % 60, 2); out.append(UInt8(ascii: ":"))
-        put(dayMilliseconds / 1000 % 60, 2); out.append(UInt8(ascii: "."))
-        put(dayMilliseconds % 1000, 3); out.append(UInt8(ascii: "Z"))
     }
 }

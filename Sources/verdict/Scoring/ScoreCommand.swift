@@ -36,36 +36,66 @@ struct ScoreCommand: AsyncParsableCommand {
         let scorer = try Scorer(validation: setup.scoring.validation, rules: setup.scoring.rules, model: scoringModel, pool: pool, appliesEventAgeSLA: !noAgeCheck,
                                 deadLetters: setup.configuration.deadLetters)
         var reader = try LineReader(path: input)
-        let decisions = try OutputFile(path: output)
-        let dead = try deadLetters.map { try OutputFile(path: $0) }
-        var summary = ScoreSummary()
-        let source = input == "-" ? "stdin" : (input as NSString).lastPathComponent
+        let output = ScoreOutput(decisions: try OutputFile(path: output), deadLetters: try deadLetters.map { try OutputFile(path: $0) })
+        let topic = "file:\(input == "-" ? "stdin" : (input as NSString).lastPathComponent)"
         var line: Int64 = 0
         let clock = ContinuousClock()
         let started = clock.now
         var batch: [ScoringInput] = []
+        // Writing runs on its own queue, overlapping the next batch's reading and scoring; at most
+        // two scored batches wait for it.
+        let writer = DispatchQueue(label: "verdict.score.writer")
+        let pending = DispatchSemaphore(value: 2)
         func flush() {
-            for outcome in scorer.score(batch, asOf: reference) {
-                summary.add(outcome)
-                switch outcome {
-                case .decision(let bytes, _): decisions.writeLine(bytes)
-                case .deadLetter(let bytes, _): dead?.writeLine(bytes)
-                }
-            }
+            let outcomes = scorer.score(batch, asOf: reference)
             batch.removeAll(keepingCapacity: true)
+            pending.wait()
+            writer.async {
+                output.write(outcomes)
+                pending.signal()
+            }
         }
         let now = Date().timeIntervalSince1970
         while let record = reader.next() {
             line += 1
             if record.isEmpty { continue }
-            batch.append(ScoringInput(value: record, source: EventSource(topic: "file:\(source)", partition: 0, offset: line), receivedAt: now))
+            batch.append(ScoringInput(value: record, source: EventSource(topic: topic, partition: 0, offset: line), receivedAt: now))
             if batch.count == 4096 { flush() }
         }
         flush()
-        decisions.flush()
-        dead?.flush()
+        let summary = writer.sync { output.finish() }
         let seconds = (clock.now - started).seconds
         FileHandle.standardError.write(Data(summary.report(seconds: seconds, model: scoringModel).utf8))
+    }
+}
+
+/// The decision and dead-letter files and the summary, touched only on the writer queue (hence
+/// unchecked: the queue is serial and the command waits for it before reading the summary).
+final class ScoreOutput: @unchecked Sendable {
+    private let decisions: OutputFile
+    private let deadLetters: OutputFile?
+    private var summary = ScoreSummary()
+
+    init(decisions: OutputFile, deadLetters: OutputFile?) {
+        self.decisions = decisions
+        self.deadLetters = deadLetters
+    }
+
+    func write(_ outcomes: [ScoringOutcome]) {
+        for outcome in outcomes {
+            summary.add(outcome)
+            switch outcome {
+            case .decision(let bytes, _): decisions.writeLine(bytes)
+            case .deadLetter(let bytes, _): deadLetters?.writeLine(bytes)
+            }
+        }
+    }
+
+    /// Flushes both files and returns the counts.
+    func finish() -> ScoreSummary {
+        decisions.flush()
+        deadLetters?.flush()
+        return summary
     }
 }
 
