@@ -92,7 +92,7 @@ def main():
     })
     consumer.subscribe([source])
     state = {"delivered": 0}
-    mix = {"APPROVE": 0, "REVIEW": 0, "DECLINE": 0}
+    mix = {"APPROVE": 0, "REVIEW": 0, "DECLINE": 0, "INVALID": 0}
 
     def delivered(error, message, position):
         if error is None:
@@ -111,9 +111,19 @@ def main():
         if start is None:
             start = time.monotonic()
         consumed += len(batch)
-        events = [json.loads(m.value()) for m in batch]
-        rows = np.array([features(e) for e in events], dtype=np.float64)
-        scores = booster.inplace_predict(rows)
+        # A bad event gets an error record instead of a decision (a dead-letter topic in a real
+        # deployment), so it is counted, not lost, and does not stop the batch.
+        events, rows, bad = [], [], set()
+        for index, message in enumerate(batch):
+            try:
+                event = json.loads(message.value())
+                rows.append(features(event))
+                events.append(event)
+            except Exception as error:  # noqa: BLE001 - any bad event, as a team would catch it
+                bad.add(index)
+                events.append({"error": repr(error)[:200]})
+        rows = np.array(rows, dtype=np.float64).reshape(-1, len(names))
+        scores = booster.inplace_predict(rows) if len(rows) else np.zeros(0)
         flagged = np.flatnonzero(scores >= review_at)
         reasons = {}
         if len(flagged):
@@ -124,16 +134,22 @@ def main():
                     {"code": REASONS[j], "feature": names[j], "value": float(rows[index, j]), "contribution": float(row[j])}
                     for j in top if row[j] > 0
                 ]
+        row = 0
         for index, (message, event) in enumerate(zip(batch, events)):
-            score = float(scores[index])
-            decision = "DECLINE" if score >= decline_at else ("REVIEW" if score >= review_at else "APPROVE")
-            mix[decision] += 1
-            body = json.dumps({
-                "schema_version": 1, "transaction_id": event["transaction_id"], "card_id": event["card_id"],
-                "decision": decision, "risk_score": round(score, 6), "reasons": reasons.get(index, []),
-                "model": {"name": card["name"], "version": card["version"]},
-                "source": {"topic": message.topic(), "partition": message.partition(), "offset": message.offset()},
-            })
+            origin = {"topic": message.topic(), "partition": message.partition(), "offset": message.offset()}
+            if index in bad:
+                mix["INVALID"] += 1
+                body = json.dumps({"error": event["error"], "source": origin})
+            else:
+                score = float(scores[row])
+                decision = "DECLINE" if score >= decline_at else ("REVIEW" if score >= review_at else "APPROVE")
+                mix[decision] += 1
+                body = json.dumps({
+                    "schema_version": 1, "transaction_id": event.get("transaction_id"), "card_id": event.get("card_id"),
+                    "decision": decision, "risk_score": round(score, 6), "reasons": reasons.get(row, []),
+                    "model": {"name": card["name"], "version": card["version"]}, "source": origin,
+                })
+                row += 1
             position = TopicPartition(message.topic(), message.partition(), message.offset() + 1)
             while True:
                 try:
@@ -146,9 +162,9 @@ def main():
     while state["delivered"] < count and time.monotonic() < deadline:
         producer.poll(0.05)
     elapsed = time.monotonic() - (start or time.monotonic())
-    flagged_share = (mix["REVIEW"] + mix["DECLINE"]) / max(1, sum(mix.values()))
+    flagged_share = (mix["REVIEW"] + mix["DECLINE"]) / max(1, mix["APPROVE"] + mix["REVIEW"] + mix["DECLINE"])
     print(f"python-peer: {state['delivered']} decisions {source} -> {sink} in {elapsed:.2f} s = "
-          f"{state['delivered'] / max(elapsed, 1e-9):.0f} events/s ({flagged_share:.1%} REVIEW or DECLINE, "
+          f"{state['delivered'] / max(elapsed, 1e-9):.0f} events/s ({flagged_share:.1%} REVIEW or DECLINE, {mix['INVALID']} invalid, "
           f"xgboost {xgb.__version__}, confluent-kafka {__import__('confluent_kafka').version()[0]})")
     consumer.close()
     producer.flush(10)

@@ -42,7 +42,7 @@ public struct EventGenerator: Sendable {
         /// The fraud patterns above in realistic proportions: 2-3% of events end REVIEW or DECLINE.
         case realistic
         /// Every feature drawn independently of the others over its range (amounts log-uniform
-        /// from $4 to $450, card averages from $18 to $250, any channel, card age 0-2,000 days,
+        /// from $4 to $380, card averages from $18 to $250, any channel, card age 0-2,000 days,
         /// 0-9 transactions in 24 hours; 80% of merchants in the card's country, the rest in any):
         /// 10-15% of events end REVIEW or DECLINE (14% with the default model over a whole day),
         /// so throughput is measured on traffic that needs many explanations. Not labelled (every
@@ -229,7 +229,7 @@ public struct EventGenerator: Sendable {
             merchant = merchants.first { $0.country == card.country && $0.category == merchant.category } ?? merchant
         }
         f.set(card: card, merchant: merchant, rng: &rng)
-        f.amount = (Self.logUniform(4, 450, &rng) * 100).rounded() / 100
+        f.amount = (Self.logUniform(4, 380, &rng) * 100).rounded() / 100
         f.channel = rng.index(5).channelName
         f.transactionsLast24h = rng.index(10)
         f.isNewRecipient = f.channel == "p2p" || f.channel == "crypto_offramp" ? rng.uniform() < 0.5 : nil
