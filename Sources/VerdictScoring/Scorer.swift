@@ -123,9 +123,14 @@ public final class Scorer: Sendable {
     private func scoreChunk(_ inputs: [ScoringInput], _ range: Range<Int>, asOf: Double?, into results: UnsafeMutableBufferPointer<ScoringOutcome?>) {
         let now = Date().timeIntervalSince1970
         let reference = asOf ?? now
-        // 1. Validate.
-        var valid: [(index: Int, event: TransactionEvent, degraded: Bool)] = []
-        valid.reserveCapacity(range.count)
+        // 1. Validate, straight into the chunk's event array: the event struct (about 400 bytes)
+        // is written once and then only borrowed, never copied per step.
+        var events: [TransactionEvent] = []
+        var origin: [Int] = []
+        var degraded: [Bool] = []
+        events.reserveCapacity(range.count)
+        origin.reserveCapacity(range.count)
+        degraded.reserveCapacity(range.count)
         for index in range {
             let input = inputs[index]
             guard let value = input.value else {
@@ -133,30 +138,33 @@ public final class Scorer: Sendable {
                 results[index] = .deadLetter(DeadLetterWriter.write(input, issues: issues, now: now, configuration: deadLetters), issues)
                 continue
             }
-            let result = value.withUnsafeBytes { validator.validate($0, now: reference) }
-            switch result {
-            case .valid(let event):
-                let stale = staleAfterSeconds.map { sla in event.eventTime.map { reference - $0 > sla } ?? false } ?? false
-                valid.append((index, event, model == nil || stale))
-            case .invalid(let issues, _):
+            events.append(TransactionEvent())
+            let issues = value.withUnsafeBytes { validator.validate($0, now: reference, into: &events[events.count - 1]) }
+            guard issues.isEmpty else {
+                events.removeLast()
                 results[index] = .deadLetter(DeadLetterWriter.write(input, issues: issues, now: now, configuration: deadLetters), issues)
+                continue
             }
+            let eventTime = events[events.count - 1].eventTime
+            let stale = staleAfterSeconds.map { sla in eventTime.map { reference - $0 > sla } ?? false } ?? false
+            origin.append(index)
+            degraded.append(model == nil || stale)
         }
-        // 2. Features and scores for the events the model decides.
-        let scored = valid.filter { !$0.degraded }
-        let scores = model.map { scoreRows(scored, inputs, $0) } ?? []
+        // 2. Features and scores for the events the model decides (positions into `events`).
+        let scored = degraded.indices.filter { !degraded[$0] }
+        let scores = model.map { scoreRows(scored, events, origin, inputs, $0) } ?? []
         if let observer { for entry in scores { observer.scored(row: entry.row, score: entry.score) } }
-        let shadowScores = shadow.map { scoreRows(scored, inputs, $0) } ?? []
+        let shadowScores = shadow.map { scoreRows(scored, events, origin, inputs, $0) } ?? []
         // 3. Policy, reasons, decision records.
         var next = 0
-        for item in valid {
-            let input = inputs[item.index]
+        for k in events.indices {
+            let input = inputs[origin[k]]
             let value = input.value!
             var position: Int?
-            if !item.degraded { position = next; next += 1 }
+            if !degraded[k] { position = next; next += 1 }
             let score = position.map { scores[$0].score }
             let record = value.withUnsafeBytes { bytes -> ([UInt8], DecisionSummary) in
-                let outcome = rules.decide(item.event, record: bytes, score: score)
+                let outcome = rules.decide(events[k], record: bytes, score: score)
                 var reasons: [FeatureReason] = []
                 if let model, let position, reasonsFor.contains(outcome.decision), model.forest.explainable {
                     reasons = explain(model, row: scores[position].row)
@@ -164,37 +172,37 @@ public final class Scorer: Sendable {
                 var shadowOpinion: ShadowOpinion?
                 if let shadow, let shadowRules, let position {
                     let shadowScore = shadowScores[position].score
-                    let shadowOutcome = shadowRules.decide(item.event, record: bytes, score: shadowScore)
+                    let shadowOutcome = shadowRules.decide(events[k], record: bytes, score: shadowScore)
                     shadowOpinion = ShadowOpinion(model: shadow.name, version: shadow.version, score: shadowScore, decision: shadowOutcome.decision)
                 }
                 let decidedAt = Date().timeIntervalSince1970
                 let summary = DecisionSummary(
-                    transactionID: item.event.transactionID.map { $0.string(in: bytes) } ?? "",
+                    transactionID: events[k].transactionID.map { $0.string(in: bytes) } ?? "",
                     decision: outcome.decision, riskScore: score, riskLevel: outcome.riskLevel, reasons: reasons,
                     ruleHits: outcome.ruleHits, degraded: outcome.degraded, shadow: shadowOpinion,
-                    modelVersion: model?.version, eventAge: item.event.eventTime.map { decidedAt - $0 },
-                    unknownFields: item.event.unknownFields
+                    modelVersion: model?.version, eventAge: events[k].eventTime.map { decidedAt - $0 },
+                    unknownFields: events[k].unknownFields
                 )
                 let json = DecisionWriter.write(
-                    event: item.event, record: bytes, outcome: outcome, score: score, reasons: reasons, shadow: shadowOpinion,
+                    event: events[k], record: bytes, outcome: outcome, score: score, reasons: reasons, shadow: shadowOpinion,
                     model: model, policyVersion: rules.configuration.policyVersion, source: input.source,
                     decidedAt: decidedAt, processingSeconds: max(0, decidedAt - input.receivedAt)
                 )
                 return (json, summary)
             }
-            results[item.index] = .decision(record.0, record.1)
+            results[origin[k]] = .decision(record.0, record.1)
         }
     }
 
-    /// Builds the rows of `items` for `model` and scores them with the batch evaluator.
-    private func scoreRows(_ items: [(index: Int, event: TransactionEvent, degraded: Bool)], _ inputs: [ScoringInput], _ model: ScoringModel) -> [(score: Double, row: ArraySlice<Double>)] {
+    /// Builds the rows of `items` (positions into `events`) for `model` and scores them with the batch evaluator.
+    private func scoreRows(_ items: [Int], _ events: [TransactionEvent], _ origin: [Int], _ inputs: [ScoringInput], _ model: ScoringModel) -> [(score: Double, row: ArraySlice<Double>)] {
         guard !items.isEmpty else { return [] }
         let width = model.plan.featureNames.count
         var rows = [Double](repeating: .nan, count: items.count * width)
         rows.withUnsafeMutableBufferPointer { buffer in
-            for (n, item) in items.enumerated() {
-                inputs[item.index].value!.withUnsafeBytes { bytes in
-                    model.plan.build(item.event, record: bytes, into: buffer.baseAddress! + n * width)
+            for (n, k) in items.enumerated() {
+                inputs[origin[k]].value!.withUnsafeBytes { bytes in
+                    model.plan.build(events[k], record: bytes, into: buffer.baseAddress! + n * width)
                 }
             }
         }
