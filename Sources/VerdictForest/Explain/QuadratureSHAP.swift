@@ -31,11 +31,10 @@ import Darwin
 /// The row enters only through which side of each split it takes, so every value an edge can need
 /// is fixed at load. An edge the row follows has a_e = 1/z_e - 1; one it leaves has a_e = -1; and
 /// below an edge the row left (o_prev = 0) both children have a = -1 like their `prev`, so their
-/// factor is 1 and their difference 0. With the row on its `prev` edge, `a_prev` is fixed too. So
-/// each edge has two entries (followed, left) of (factor, difference), a shared entry (1, 0) serves
-/// every edge below a left one, and a pass step is two multiplies per child picked by index, with
-/// no branch on the row. Both children of a split share its parent and its `prev`, so a step
-/// handles a split and its two children at once.
+/// factor (1 - t) / (1 - t) is 1 and their difference is 0. Each slot therefore keeps its a and
+/// a / (1 + a t); one shared entry serves every left edge. A pass step picks entries by index
+/// arithmetic (the slot's own or the shared one), with no branch on the row. Both children of a
+/// split share its parent and its `prev`, so a step handles a split and its two children at once.
 ///
 /// Trees this cannot take (a split or child with no cover, more distinct features on a path than
 /// 2Q, a path probability too small for the products to stay in range) keep ``PathSHAPTable``.
