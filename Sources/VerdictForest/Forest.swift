@@ -30,7 +30,7 @@ public final class Forest: Sendable {
         self.sha256 = sha256
         self.compiled = CompiledForest(trees: trees, info: info)
         let explainable = trees.allSatisfy { tree in tree.nodes.allSatisfy { !$0.cover.isNaN && $0.outputs.isEmpty } }
-        self.explanation = explainable ? ForestExplanation(trees, featureCount: info.featureCount) : nil
+        self.explanation = explainable ? ForestExplanation(trees, outputCount: info.outputCount) : nil
     }
 
     public var featureCount: Int { info.featureCount }

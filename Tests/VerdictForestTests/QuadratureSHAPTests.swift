@@ -123,6 +123,19 @@ struct QuadratureSHAPTests {
         }
     }
 
+    @Test("an output with no trees gets its base margin as bias and no contributions, not a crash")
+    func outputWithoutTrees() throws {
+        let info = ModelInfo(format: .lightgbmText, source: "chain", objective: "regression", producer: "test", outputCount: 2,
+                             classLabels: [], featureNames: (0..<5).map { "f\($0)" }, transform: .identity, sigmoidScale: 1,
+                             baseMargins: [0.5, 0.25], averageTrees: false, arithmetic: .lightgbm, isBinaryClassifier: false, isClassifier: false)
+        let forest = try Forest(info: info, trees: [Self.chain(depth: 5)], sha256: "")
+        let row = [0.1, 0.9, 0.1, 0.9, 0.1]
+        let phi = try forest.contributions(row)
+        #expect(phi.count == 2)
+        #expect(phi[1] == [0, 0, 0, 0, 0, 0.25])
+        #expect(abs(phi[0].reduce(0, +) - forest.predict(row).margins[0]) <= 1e-12)
+    }
+
     @Test("Gauss-Legendre rules integrate polynomials up to degree 2Q - 1 exactly on [0, 1]")
     func quadratureRulesAreExact() {
         for q in [4, 8] {

@@ -100,7 +100,8 @@ public struct ExplanationPlan: Sendable, Hashable {
 final class ForestExplanation: Sendable {
     let trees: [ExplainTree]
     let outputs: [Int]
-    let featureCount: Int
+    /// The model's outputs (a class may have no trees in a hand-made file).
+    let outputCount: Int
     let quadrature4: QuadratureSHAP<SIMD4<Double>>
     let quadrature8: QuadratureSHAP<SIMD8<Double>>
     /// The trees no quadrature group explains, in order.
@@ -112,7 +113,7 @@ final class ForestExplanation: Sendable {
     let widestTree: Int
     let plan: ExplanationPlan
 
-    init(_ decisionTrees: [DecisionTree], featureCount: Int) {
+    init(_ decisionTrees: [DecisionTree], outputCount: Int) {
         let plain = decisionTrees.map { ExplainTree($0, pathTable: false) }
         let quadrature4 = QuadratureSHAP<SIMD4<Double>>(plain, accept: { $0 <= 8 })
         let quadrature8 = QuadratureSHAP<SIMD8<Double>>(plain, accept: { $0 > 8 })
@@ -124,11 +125,11 @@ final class ForestExplanation: Sendable {
         self.trees = trees
         let outputs = decisionTrees.map(\.output)
         self.outputs = outputs
-        self.featureCount = featureCount
+        self.outputCount = outputCount
         self.quadrature4 = quadrature4
         self.quadrature8 = quadrature8
         beyondQuadrature = trees.indices.filter { !taken[$0] }
-        var bias = [Double](repeating: 0, count: (outputs.max() ?? 0) + 1)
+        var bias = [Double](repeating: 0, count: outputCount)
         for (index, tree) in trees.enumerated() { bias[outputs[index]] += tree.expectedValue }
         self.bias = bias
         widestTree = trees.map(\.feature.count).max() ?? 0
@@ -140,7 +141,6 @@ final class ForestExplanation: Sendable {
 
     /// Adds the quadrature groups' contributions (bias excluded) to `phi`, outputs times `width`.
     func addQuadrature(x: UnsafePointer<Double>, width: Int, phi: UnsafeMutablePointer<Double>) {
-        let outputCount = (outputs.max() ?? 0) + 1
         Self.add(quadrature4, x: x, trees: trees, outputs: outputs, width: width, outputCount: outputCount, phi: phi)
         Self.add(quadrature8, x: x, trees: trees, outputs: outputs, width: width, outputCount: outputCount, phi: phi)
     }
