@@ -60,17 +60,21 @@ struct QuadratureSHAPTests {
         return worst
     }
 
-    @Test("agrees with path decomposition and the recursive algorithm to 1e-12 on every fixture", arguments: cases)
+    @Test("agrees with path decomposition (40 rows) and the recursive algorithm (8 rows) to 1e-12 on every fixture", arguments: cases)
     func agreesWithExactMethods(_ c: Case) throws {
         let forest = try Self.forest(c.model)
         let rows = try Self.rows(c.rows)
         let plan = try #require(forest.explanationPlan)
         #expect(plan.quadrature4 + plan.quadrature8 == forest.trees.count, "\(c.model): \(plan)")
+        // Rows enough to cover missing values and every branch side; the recursive reference is
+        // slow in debug builds, so it checks fewer (this suite runs beside the integration tests).
         var againstTable = 0.0, againstRecursive = 0.0
-        for row in rows.prefix(150) {
+        for (index, row) in rows.prefix(40).enumerated() {
             let quadrature = try forest.contributions(row)
             againstTable = max(againstTable, Self.worst(quadrature, try forest.contributions(row, method: .pathDecomposition)))
-            againstRecursive = max(againstRecursive, Self.worst(quadrature, try forest.contributions(row, method: .recursive)))
+            if index < 8 {
+                againstRecursive = max(againstRecursive, Self.worst(quadrature, try forest.contributions(row, method: .recursive)))
+            }
         }
         #expect(againstTable <= 1e-12, "\(c.model): max relative |Δ| against path decomposition \(againstTable)")
         #expect(againstRecursive <= 1e-12, "\(c.model): max relative |Δ| against the recursive algorithm \(againstRecursive)")
