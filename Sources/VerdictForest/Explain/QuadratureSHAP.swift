@@ -60,7 +60,6 @@ struct QuadratureSHAP<Lanes: SIMD & Sendable>: Sendable where Lanes.Scalar == Do
         var splitStart: Int
         var splitCount: Int
         var slotStart: Int
-        var slotCount: Int
     }
 
     /// Distinct features a path may have for these lanes to be exact.
@@ -114,8 +113,10 @@ struct QuadratureSHAP<Lanes: SIMD & Sendable>: Sendable where Lanes.Scalar == Do
         var widest = 0
         for (index, tree) in forest.enumerated() {
             guard let layout = Self.layout(tree, points: points, inverseBase: inverse.count), accept(layout.distinctFeatures) else { continue }
-            trees.append(Tree(index: index, splitStart: splits.count, splitCount: layout.splits.count,
-                              slotStart: leafScale.count, slotCount: layout.leafScale.count))
+            // The passes index the fixed arrays with Int32 arithmetic: a forest too large for it
+            // (billions of nodes) leaves the rest of its trees to path decomposition.
+            guard slope.count + layout.slope.count < Int(Int32.max), inverse.count + layout.inverse.count < Int(Int32.max) else { continue }
+            trees.append(Tree(index: index, splitStart: splits.count, splitCount: layout.splits.count, slotStart: leafScale.count))
             splits += layout.splits
             slope += layout.slope
             weighted += layout.weighted
@@ -161,6 +162,8 @@ struct QuadratureSHAP<Lanes: SIMD & Sendable>: Sendable where Lanes.Scalar == Do
             }
         }
         let count = node.count
+        // Slots and inverse indices are stored as Int32 (checked here, before any conversion).
+        guard count < Int(Int32.max) - inverseBase else { return nil }
         // Per slot: the combined zero fraction z of its edge's feature along the path, the path
         // probability, the nearest earlier edge on the same feature, distinct features so far.
         var zero = [Double](repeating: 1, count: count)
@@ -318,15 +321,13 @@ struct GaussLegendre {
         var weights: [Double] = []
         for i in 0..<n {
             var x = cos(Double.pi * (Double(i) + 0.75) / (Double(n) + 0.5))
-            var derivative = 1.0
             for _ in 0..<100 {
                 let (p, dp) = Self.legendre(n, x)
-                derivative = dp
                 let step = p / dp
                 x -= step
                 if abs(step) < 1e-16 { break }
             }
-            derivative = Self.legendre(n, x).1
+            let derivative = Self.legendre(n, x).1
             nodes.append((1 - x) / 2)
             weights.append(1 / ((1 - x * x) * derivative * derivative))
         }

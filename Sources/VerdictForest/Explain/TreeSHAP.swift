@@ -24,20 +24,18 @@ extension Forest {
         let width = featureCount + 1
         var phi = [Double](repeating: 0, count: width * outputCount)
         let explainTrees = explanation.trees
-        let maxDepth = compiled.maxDepth + 2
+        let others = method == .quadrature ? explanation.beyondQuadrature : Array(explainTrees.indices)
+        // Scratch for the per-tree methods, sized to nothing when quadrature takes every tree.
+        let maxDepth = others.isEmpty ? 0 : compiled.maxDepth + 2
         var scratch = [PathElement](repeating: PathElement(), count: maxDepth * (maxDepth + 1) / 2 + maxDepth)
-        var decisions = [Bool](repeating: false, count: explanation.widestTree)
+        var decisions = [Bool](repeating: false, count: others.isEmpty ? 0 : explanation.widestTree)
         x.withUnsafeBufferPointer { x in
             scratch.withUnsafeMutableBufferPointer { path in
                 decisions.withUnsafeMutableBufferPointer { decisions in
                     phi.withUnsafeMutableBufferPointer { phi in
                         for output in 0..<outputCount { phi[output * width + featureCount] = explanation.bias[output] }
-                        let others: [Int]
                         if method == .quadrature {
                             explanation.addQuadrature(x: x.baseAddress!, width: width, phi: phi.baseAddress!)
-                            others = explanation.beyondQuadrature
-                        } else {
-                            others = Array(explainTrees.indices)
                         }
                         for index in others {
                             let tree = explainTrees[index]
