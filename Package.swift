@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(
@@ -62,6 +63,9 @@ let package = Package(
             dependencies: [
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .executableTarget(
@@ -104,7 +108,7 @@ let package = Package(
         .testTarget(name: "VerdictHTTPTests", dependencies: ["VerdictHTTP"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["VerdictKafka", "VerdictPipeline", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["VerdictKafka", "VerdictPipeline", "VerdictScoring", .product(name: "Logging", package: "swift-log")]
         ),
     ]
 )

@@ -83,7 +83,7 @@ struct ChaosMatrixTests {
         let fixture = try await StreamFixture.make("chaos-steady", brokers: try TestBroker.brokers())
         let total = 1_000_000
         try await fixture.generate(count: total, seed: 101)
-        let service = try fixture.start()
+        let service = try await fixture.start()
         _ = try await Self.finish(Row(fault: "steady, 1M events", broker: "Tansu"), fixture, expected: total, services: [service], duplicateBound: 0)
         service.signal(SIGTERM)
         #expect(try await service.waitForExit(timeout: .seconds(20)) == 0)
@@ -94,7 +94,7 @@ struct ChaosMatrixTests {
         let fixture = try await StreamFixture.make("chaos-hostile", brokers: try TestBroker.brokers())
         let total = 1_000_000
         try await fixture.generate(count: total, invalidFraction: 0.05, seed: 102)
-        let service = try fixture.start()
+        let service = try await fixture.start()
         let row = try await Self.finish(Row(fault: "1M events, 5% hostile kinds", broker: "Tansu"), fixture, expected: total, services: [service], duplicateBound: 0)
         #expect(row.deadLetters > 40_000)
         service.signal(SIGTERM)
@@ -108,7 +108,7 @@ struct ChaosMatrixTests {
         try await fixture.generate(count: total, seed: 103)
         var services: [ServiceProcess] = []
         var recoveries: [Double] = []
-        var service = try fixture.start("serve-0")
+        var service = try await fixture.start("serve-0")
         services.append(service)
         for round in 1...3 {
             try await eventually(timeout: .seconds(60), "progress before kill \(round)") { () async -> Bool in
@@ -117,7 +117,7 @@ struct ChaosMatrixTests {
             service.signal(SIGKILL)
             _ = try await service.waitForExit(timeout: .seconds(10))
             let restarted = ContinuousClock.now
-            service = try fixture.start("serve-\(round)")
+            service = try await fixture.start("serve-\(round)")
             services.append(service)
             recoveries.append(try await Self.secondsUntilConsuming(service, fixture, after: 0, since: restarted))
         }
@@ -134,16 +134,17 @@ struct ChaosMatrixTests {
         let fixture = try await StreamFixture.make("chaos-storm", brokers: try TestBroker.brokers(), partitions: 6)
         let total = 300_000
         let generator = try fixture.generator(count: total, rate: 15_000, seed: 104)
-        let anchor = try fixture.start("anchor")
+        let anchor = try await fixture.start("anchor")
         var services = [anchor]
         for round in 1...5 {
-            let joiners = try (1...2).map { try fixture.start("join-\(round)-\($0)") }
+            var joiners: [ServiceProcess] = []
+            for index in 1...2 { joiners.append(try await fixture.start("join-\(round)-\(index)")) }
             services += joiners
             try await Task.sleep(for: .seconds(4))
             for joiner in joiners { joiner.signal(SIGTERM) }
             for joiner in joiners { _ = try await joiner.waitForExit(timeout: .seconds(25)) }
         }
-        generator.waitUntilExit()
+        try await exit(of: generator)
         var row = Row(fault: "rebalance storm (2 instances join and leave beside a third, 5 times)", broker: "Tansu")
         row.notes = "graceful leaves: revoked partitions drained and committed"
         _ = try await Self.finish(row, fixture, expected: total, services: services)
@@ -156,7 +157,7 @@ struct ChaosMatrixTests {
         let fixture = try await StreamFixture.make("chaos-model", brokers: try TestBroker.brokers())
         let total = 200_000
         let generator = try fixture.generator(count: total, rate: 20_000, seed: 105)
-        let service = try fixture.start()
+        let service = try await fixture.start()
         try await service.waitUntilReady()
         let version = fixture.models.appendingPathComponent("1.0.0")
         let card = try JSONSerialization.jsonObject(with: Data(contentsOf: version.appendingPathComponent("card.json"))) as! [String: Any]
@@ -174,7 +175,7 @@ struct ChaosMatrixTests {
         try await eventually(timeout: .seconds(30), "the good model reloaded") { () async -> Bool in
             ((try? await service.metric("verdict_model_reloads_total{result=\"success\"}")) ?? 0) >= 1
         }
-        generator.waitUntilExit()
+        try await exit(of: generator)
         var row = Row(fault: "model corrupted in place, then the good one restored", broker: "Tansu")
         row.notes = "the corrupt file was refused (sha256 checked before parsing); the old model kept serving"
         let finished = try await Self.finish(row, fixture, expected: total, services: [service], duplicateBound: 0)
@@ -188,7 +189,7 @@ struct ChaosMatrixTests {
         let fixture = try await StreamFixture.make("chaos-term", brokers: try TestBroker.brokers())
         let total = 300_000
         try await fixture.generate(count: total, seed: 106)
-        let first = try fixture.start("serve-0")
+        let first = try await fixture.start("serve-0")
         try await eventually(timeout: .seconds(60), "under load") { () async -> Bool in
             ((try? await first.metric("verdict_events_consumed_total{topic=\"\(fixture.input)\"}")) ?? 0) > 50_000
         }
@@ -198,7 +199,7 @@ struct ChaosMatrixTests {
         let status = try await first.waitForExit(timeout: .seconds(25))
         let stopSeconds = Self.seconds(clock.now - signalled)
         #expect(status == 0)
-        let second = try fixture.start("serve-1")
+        let second = try await fixture.start("serve-1")
         var row = Row(fault: "SIGTERM under load, then a restart", broker: "Tansu")
         row.recoverySeconds = stopSeconds
         row.notes = "recovery: SIGTERM to exit 0 (drained and committed)"
@@ -209,12 +210,12 @@ struct ChaosMatrixTests {
 
     @Test("SIGTERM with the broker paused, then broker and service back")
     func sigtermBrokerPaused() async throws {
-        let tansu = try PrivateTansu()
+        let tansu = try await PrivateTansu.start()
         defer { tansu.stop() }
         let fixture = try await StreamFixture.make("chaos-term-paused", brokers: tansu.address, pipeline: ["shutdown_timeout: 5s"])
         let total = 100_000
         try await fixture.generate(count: total, seed: 107)
-        let first = try fixture.start("serve-0")
+        let first = try await fixture.start("serve-0")
         try await eventually(timeout: .seconds(60), "under load") { () async -> Bool in
             ((try? await first.metric("verdict_events_consumed_total{topic=\"\(fixture.input)\"}")) ?? 0) > 10_000
         }
@@ -226,7 +227,7 @@ struct ChaosMatrixTests {
         let stopSeconds = Self.seconds(clock.now - signalled)
         #expect(status != nil, "hung with the broker paused")
         tansu.resume()
-        let second = try fixture.start("serve-1")
+        let second = try await fixture.start("serve-1")
         var row = Row(fault: "SIGTERM with the broker paused (SIGSTOP), then broker and service back", broker: "Tansu (own)")
         row.recoverySeconds = stopSeconds
         row.notes = "recovery: SIGTERM to exit (status \(status.map(String.init) ?? "none")) within shutdown_timeout 5 s + 5 s watchdog"
@@ -243,13 +244,13 @@ struct ChaosMatrixTests {
         // The same fixture pointed at a decisions topic that does not exist.
         let yaml = try String(contentsOf: fixture.config, encoding: .utf8).replacingOccurrences(of: "decisions: \(fixture.decisions)", with: "decisions: \(fixture.decisions)-absent")
         try yaml.write(to: fixture.config, atomically: true, encoding: .utf8)
-        let refused = try? fixture.start("serve-absent")
+        let refused = try? await fixture.start("serve-absent")
         let status = try await refused?.waitForExit(timeout: .seconds(30))
         #expect(status != nil && status != 0, "started without its decisions topic")
         #expect(refused?.logContains("absent") ?? true)
         let fixed = try String(contentsOf: fixture.config, encoding: .utf8).replacingOccurrences(of: "\(fixture.decisions)-absent", with: fixture.decisions)
         try fixed.write(to: fixture.config, atomically: true, encoding: .utf8)
-        let service = try fixture.start("serve-fixed")
+        let service = try await fixture.start("serve-fixed")
         var row = Row(fault: "decisions topic missing at start, then created", broker: "Tansu")
         row.notes = "refused to start (exit \(status.map(String.init) ?? "?")) naming the topic; nothing consumed or committed until it exists"
         _ = try await Self.finish(row, fixture, expected: total, services: [service], duplicateBound: 0)
@@ -267,7 +268,7 @@ struct ChaosMatrixTests {
         fixture.isolateDecisions(on: cluster, coordinatorToo: true)
         let total = 100_000
         try await fixture.generate(count: total, seed: 109)
-        let service = try fixture.start()
+        let service = try await fixture.start()
         try await service.waitUntilReady()
         try await Task.sleep(for: .seconds(1))
         cluster.setBrokerDown(2)
@@ -299,7 +300,7 @@ struct ChaosMatrixTests {
         try await fixture.generate(count: total, seed: 110)
         cluster.failNextRequests(.produce, with: [.notLeaderForPartition, .requestTimedOut, .notEnoughReplicas, .unknownServerError])
         cluster.failNextRequests(.offsetCommit, with: [.coordinatorNotAvailable, .notCoordinator, .rebalanceInProgress])
-        let service = try fixture.start()
+        let service = try await fixture.start()
         try await service.waitUntilReady()
         for move in 0..<6 {
             try await Task.sleep(for: .seconds(1))
@@ -325,7 +326,7 @@ struct ChaosMatrixTests {
         let total = 60_000
         try await fixture.generate(count: total, seed: 111)
         cluster.setRoundTripTime(broker: 2, .milliseconds(300))
-        let service = try fixture.start()
+        let service = try await fixture.start()
         try await service.waitUntilReady()
         try await Task.sleep(for: .seconds(8))
         cluster.setRoundTripTime(broker: 2, .zero)
@@ -344,7 +345,7 @@ struct ChaosMatrixTests {
         cluster.failNextRequests(.endTransaction, with: [.concurrentTransactions, .coordinatorNotAvailable])
         var services: [ServiceProcess] = []
         var recoveries: [Double] = []
-        var service = try fixture.start("serve-0")
+        var service = try await fixture.start("serve-0")
         services.append(service)
         for round in 1...3 {
             try await Task.sleep(for: .seconds(3))
@@ -352,7 +353,7 @@ struct ChaosMatrixTests {
             service.signal(SIGKILL)
             _ = try await service.waitForExit(timeout: .seconds(10))
             let restarted = ContinuousClock.now
-            service = try fixture.start("serve-\(round)")
+            service = try await fixture.start("serve-\(round)")
             services.append(service)
             try await service.waitUntilReady()
             recoveries.append(Self.seconds(ContinuousClock.now - restarted))
@@ -377,7 +378,7 @@ struct ChaosMatrixTests {
         let total = 60_000
         // Traffic keeps arriving, so the first instance is inside transactions when it is fenced.
         let generator = try fixture.generator(count: total, rate: 6_000, seed: 113)
-        let first = try fixture.start("serve-0")
+        let first = try await fixture.start("serve-0")
         try await first.waitUntilReady()
         try await Task.sleep(for: .seconds(3))
         // What a newer instance with the same transactional.id does to this one (librdkafka's mock
@@ -387,10 +388,10 @@ struct ChaosMatrixTests {
         #expect(firstStatus != nil && firstStatus != 0, "the fenced instance kept running")
         #expect(first.logContains("fenced") || first.logContains("FENCED"))
         let restarted = ContinuousClock.now
-        let second = try fixture.start("serve-1")
+        let second = try await fixture.start("serve-1")
         try await second.waitUntilReady()
         let recovery = Self.seconds(ContinuousClock.now - restarted)
-        generator.waitUntilExit()
+        try await exit(of: generator)
         var row = Row(fault: "producer fenced (PRODUCER_FENCED on EndTxn), then a replacement", broker: "mock", guarantee: "exactly_once")
         row.recoverySeconds = recovery
         row.notes = "the fenced instance exited \(firstStatus.map(String.init) ?? "?") (fatal); the replacement finished the stream; duplicates not measurable on the mock (see the SIGKILL row)"

@@ -137,7 +137,7 @@ struct ConsumerGroupTests {
 
     @Test("close returns within its deadline while the broker is paused (SIGSTOP)")
     func closeWithPausedBroker() async throws {
-        let tansu = try PrivateTansu()
+        let tansu = try await PrivateTansu.start()
         defer { tansu.stop() }
         let topic = "paused"
         try await TestBroker.createTopic(topic, partitions: 2, brokers: tansu.address)

@@ -31,7 +31,7 @@ struct MockClusterServiceTests {
         try await fixture.generate(count: total, seed: 21)
         cluster.setRoundTripTime(broker: 2, .milliseconds(500))
 
-        let service = try fixture.start()
+        let service = try await fixture.start()
         try await service.waitUntilReady()
         var peakInFlight = 0.0
         var sawPaused = false
@@ -78,7 +78,7 @@ struct MockClusterServiceTests {
         cluster.failNextRequests(.transactionOffsetCommit, with: [.coordinatorNotAvailable, .notCoordinator])
         cluster.failNextRequests(.endTransaction, with: [.concurrentTransactions, .coordinatorNotAvailable])
 
-        let service = try fixture.start()
+        let service = try await fixture.start()
         try await service.waitUntilReady()
         try await eventually(timeout: .seconds(60), "half the events consumed") { () async -> Bool in
             ((try? await service.metric("verdict_events_consumed_total{topic=\"\(fixture.input)\"}")) ?? 0) >= Double(total / 2)
@@ -107,7 +107,7 @@ struct MockClusterServiceTests {
         let (cluster, fixture) = try await Self.exactlyOnceFixture("eos-abort", events: total, seed: 23)
         // A permanently failed produce request makes the current transaction abortable.
         cluster.failNextRequests(.produce, with: [.notEnoughReplicas, .messageTooLarge])
-        let service = try fixture.start()
+        let service = try await fixture.start()
         try await service.waitUntilReady()
         try await eventually(timeout: .seconds(60), "half the events consumed") { () async -> Bool in
             ((try? await service.metric("verdict_events_consumed_total{topic=\"\(fixture.input)\"}")) ?? 0) >= Double(total / 2)
@@ -139,7 +139,7 @@ struct OutageTests {
         )
         fixture.isolateDecisions(on: cluster, coordinatorToo: true)
         let total = 20_000
-        let service = try fixture.start()
+        let service = try await fixture.start()
         try await service.waitUntilReady()
         // Traffic keeps arriving through the outage (about 10 s at 2,000 events/s), so decisions are
         // in flight when the broker goes down, whatever the machine's speed.
@@ -160,7 +160,7 @@ struct OutageTests {
         #expect(sawRetrying, "no partition was reported retrying during the outage")
         #expect((try await service.metric("verdict_delivery_failures_total{permanent=\"false\"}") ?? 0) > 0)
         cluster.setBrokerUp(2)
-        generator.waitUntilExit()
+        try await exit(of: generator)
         let tally = try await OutcomeReader.read(fixture, expected: total, timeout: .seconds(120))
         #expect(tally.missing.isEmpty, "lost: \(tally.missing.count)")
         #expect(try await service.metric("verdict_partitions_held") == 0)
@@ -179,7 +179,7 @@ struct OutageTests {
         let total = 2_000
         try await fixture.generate(count: total, seed: 42)
         cluster.failNextRequests(.produce, with: Array(repeating: .topicAuthorizationFailed, count: 10_000))
-        let service = try fixture.start()
+        let service = try await fixture.start()
         try await service.waitUntilReady()
         try await eventually(timeout: .seconds(60), "/healthz 503 naming the refusal") { () async -> Bool in
             guard let (status, body) = try? await service.get("/healthz") else { return false }
@@ -191,7 +191,7 @@ struct OutageTests {
         _ = try await service.waitForExit(timeout: .seconds(10))
         // The cause is fixed (the injected refusals are cleared); the restarted service delivers all.
         cluster.clearRequestErrors(.produce)
-        let restarted = try fixture.start("serve-2")
+        let restarted = try await fixture.start("serve-2")
         try await restarted.waitUntilReady()
         let tally = try await OutcomeReader.read(fixture, expected: total, timeout: .seconds(120))
         #expect(tally.missing.isEmpty, "lost: \(tally.missing.count)")
@@ -214,7 +214,7 @@ struct OutageTests {
             .write(to: fixture.config, atomically: true, encoding: .utf8)
         let total = 400
         try await fixture.generate(count: total, seed: 44)
-        let service = try fixture.start()
+        let service = try await fixture.start()
         try await service.waitUntilReady()
         let tally = try await OutcomeReader.read(fixture, expected: total, timeout: .seconds(180), settle: .seconds(2), isolation: "read_committed")
         #expect(tally.missing.isEmpty, "lost: \(tally.missing.count)")
@@ -234,7 +234,7 @@ struct OutageTests {
         let (cluster, fixture) = try await MockClusterServiceTests.exactlyOnceFixture("eos-resume", events: total, seed: 43)
         cluster.failNextRequests(.endTransaction, with: Array(repeating: .coordinatorNotAvailable, count: 8))
         cluster.failNextRequests(.transactionOffsetCommit, with: Array(repeating: .coordinatorNotAvailable, count: 6))
-        let service = try fixture.start()
+        let service = try await fixture.start()
         try await service.waitUntilReady()
         let tally = try await OutcomeReader.read(fixture, expected: total, timeout: .seconds(120), settle: .seconds(2), isolation: "read_committed")
         #expect(tally.missing.isEmpty, "lost: \(tally.missing.count)")

@@ -5,8 +5,8 @@ import Testing
 @Suite("verdict model verify (command)")
 struct ModelVerifyCommandTests {
     @Test("passes the committed model and fails a tampered copy with the reason")
-    func committedAndTampered() throws {
-        let (ok, passed) = try runVerdict(["model", "verify", "models/verdict-fraud"])
+    func committedAndTampered() async throws {
+        let (ok, passed) = try await runVerdict(["model", "verify", "models/verdict-fraud"])
         #expect(ok == 0, "\(passed)")
         #expect(passed.contains("PASS"))
 
@@ -16,7 +16,7 @@ struct ModelVerifyCommandTests {
         try handle.seekToEnd()
         try handle.write(contentsOf: Data([0]))
         try handle.close()
-        let (failed, output) = try runVerdict(["model", "verify", copy.path])
+        let (failed, output) = try await runVerdict(["model", "verify", copy.path])
         #expect(failed == 1)
         #expect(output.contains("FAIL") && output.contains("sha256"), "\(output)")
     }

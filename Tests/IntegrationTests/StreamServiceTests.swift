@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VerdictKafka
 import VerdictPipeline
+import VerdictScoring
 
 /// `verdict serve` end to end against Tansu: every event gets exactly one outcome, through signals,
 /// crashes, a second instance and model swaps. The service runs as its own process.
@@ -10,7 +11,7 @@ struct StreamServiceTests {
     @Test("200k events, 2% invalid: exactly one decision or dead letter each; sidecar endpoints; memory stays flat; SIGTERM exits 0 and a restart adds no duplicates")
     func everyEventExactlyOneOutcome() async throws {
         let fixture = try await StreamFixture.make("exactly-one", brokers: try TestBroker.brokers())
-        let service = try fixture.start()
+        let service = try await fixture.start()
         // Tansu assigns a new group's partitions after about half the session timeout: not ready yet.
         let (early, earlyBody) = try await service.get("/readyz")
         #expect(early == 503, "readyz before the group join: \(earlyBody)")
@@ -63,7 +64,7 @@ struct StreamServiceTests {
         #expect(service.logContains("stream stopped"))
 
         // A restart resumes at the committed offsets: nothing is scored twice.
-        let restarted = try fixture.start("restarted")
+        let restarted = try await fixture.start("restarted")
         try await restarted.waitUntilReady()
         try await Task.sleep(for: .seconds(2))
         restarted.signal(SIGTERM)
@@ -78,7 +79,7 @@ struct StreamServiceTests {
         let maxInFlight = 4_000
         let fixture = try await StreamFixture.make("sigkill", brokers: try TestBroker.brokers(),
                                                    pipeline: ["max_in_flight: \(maxInFlight)", "commit_interval: 200ms"])
-        let service = try fixture.start()
+        let service = try await fixture.start()
         try await service.waitUntilReady()
         let rate = 10_000.0
         let generator = try fixture.generator(count: 60_000, rate: rate, seed: 12)
@@ -88,7 +89,7 @@ struct StreamServiceTests {
         service.signal(SIGKILL)
         #expect(try await service.waitForExit(timeout: .seconds(10)) != nil)
 
-        let restarted = try fixture.start("restarted")
+        let restarted = try await fixture.start("restarted")
         try await restarted.waitUntilReady()
         while generator.isRunning { try await Task.sleep(for: .milliseconds(100)) }
         #expect(generator.terminationStatus == 0)
@@ -106,11 +107,11 @@ struct StreamServiceTests {
     @Test("a second instance joins mid-stream and leaves: nothing lost")
     func secondInstanceJoinsAndLeaves() async throws {
         let fixture = try await StreamFixture.make("two-instances", brokers: try TestBroker.brokers())
-        let first = try fixture.start("first")
+        let first = try await fixture.start("first")
         try await first.waitUntilReady()
         let generator = try fixture.generator(count: 80_000, rate: 10_000, seed: 13)
         try await Task.sleep(for: .seconds(1))
-        let second = try fixture.start("second")
+        let second = try await fixture.start("second")
         try await second.waitUntilReady(assigned: true, timeout: .seconds(60))
         // Both consume: the group split the partitions.
         try await eventually(timeout: .seconds(30), "the second instance scores events") { () async -> Bool in
@@ -131,7 +132,7 @@ struct StreamServiceTests {
     @Test("hot reload mid-stream: a corrupt model is refused and the old one keeps serving; a good one is swapped in; versions are right")
     func hotReload() async throws {
         let fixture = try await StreamFixture.make("reload", brokers: try TestBroker.brokers())
-        let service = try fixture.start()
+        let service = try await fixture.start()
         try await service.waitUntilReady()
         let generator = try fixture.generator(count: 30_000, rate: 10_000, seed: 14)
         try await Task.sleep(for: .seconds(1))
@@ -181,9 +182,9 @@ struct StreamServiceTests {
 struct ShutdownWithoutBrokerTests {
     @Test("broker frozen: SIGTERM exits within shutdown_timeout plus the watchdog margin, never hangs")
     func deadlineWithoutBroker() async throws {
-        let tansu = try PrivateTansu()
+        let tansu = try await PrivateTansu.start()
         let fixture = try await StreamFixture.make("frozen", brokers: tansu.address, pipeline: ["shutdown_timeout: 3s"])
-        let service = try fixture.start()
+        let service = try await fixture.start()
         try await service.waitUntilReady()
         try await fixture.generate(count: 5_000, seed: 31)
         tansu.pause()
@@ -199,9 +200,9 @@ struct ShutdownWithoutBrokerTests {
 
     @Test("a second SIGTERM more than a second after the first stops at once with exit status 2; a repeat within the second is the same request")
     func secondSignal() async throws {
-        let tansu = try PrivateTansu()
+        let tansu = try await PrivateTansu.start()
         let fixture = try await StreamFixture.make("second-signal", brokers: tansu.address, pipeline: ["shutdown_timeout: 30s"])
-        let service = try fixture.start()
+        let service = try await fixture.start()
         try await service.waitUntilReady()
         tansu.pause()
         defer { tansu.stop() }
@@ -229,24 +230,10 @@ enum ModelVersions {
             let bytes = try Data(contentsOf: modelURL)
             let half = bytes.prefix(bytes.count / 2)
             try half.write(to: modelURL)
-            card["sha256"] = sha256Hex(Array(half))
+            card["sha256"] = SHA256Hex.of(Array(half))
         }
         try JSONSerialization.data(withJSONObject: card, options: [.sortedKeys]).write(to: cardURL)
         return destination
-    }
-
-    static func sha256Hex(_ bytes: [UInt8]) -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        let input = Pipe(), output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try? process.run()
-        input.fileHandleForWriting.write(Data(bytes))
-        try? input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).split(separator: " ").first.map(String.init) ?? ""
     }
 }
 

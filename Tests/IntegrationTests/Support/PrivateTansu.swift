@@ -9,13 +9,22 @@ final class PrivateTansu: @unchecked Sendable {
     /// The tansu process itself (the wrapper's child), which SIGSTOP/SIGCONT target.
     let brokerPID: pid_t
 
-    init(lifetime: Int = 300) throws {
+    /// Starts a broker and waits until it accepts connections.
+    static func start(lifetime: Int = 300) async throws -> PrivateTansu {
+        let tansu = try PrivateTansu(lifetime: lifetime)
+        try await tansu.waitUntilListening()
+        return tansu
+    }
+
+    private let port: UInt16
+
+    private init(lifetime: Int) throws {
         let tansu = TestBroker.projectRoot.appendingPathComponent(".venv-tools/bin/tansu").path
         guard FileManager.default.isExecutableFile(atPath: tansu) else {
             Issue.record("Tansu is not installed at \(tansu); run scripts/bootstrap")
             throw CancellationError()
         }
-        let port = try Self.freePort()
+        port = try Self.freePort()
         address = "127.0.0.1:\(port)"
         wrapper = Process()
         wrapper.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
@@ -31,7 +40,6 @@ final class PrivateTansu: @unchecked Sendable {
             Issue.record("Tansu did not start")
             throw CancellationError()
         }
-        try waitUntilListening(port: port)
     }
 
     deinit { stop() }
@@ -46,10 +54,11 @@ final class PrivateTansu: @unchecked Sendable {
         wrapper.waitUntilExit()
     }
 
-    private func waitUntilListening(port: UInt16) throws {
+    /// Polls with `Task.sleep`, not `usleep`, so the cooperative pool stays free for other tests.
+    private func waitUntilListening() async throws {
         for _ in 0..<150 {
             if Self.canConnect(port: port) { return }
-            usleep(100_000)
+            try await Task.sleep(for: .milliseconds(100))
         }
         Issue.record("Tansu did not listen on \(address) within 15 s")
         throw CancellationError()

@@ -28,11 +28,19 @@ final class ServiceProcess: @unchecked Sendable {
     let pid: pid_t
     private(set) var port = 0
 
-    /// Starts `verdict serve --config config`.
-    init(config: URL, directory: URL, name: String, environment: [String: String] = [:], lifetime: Int = 300) throws {
+    /// Starts `verdict serve --config config` and waits until its sidecar is listening.
+    static func start(config: URL, directory: URL, name: String, environment: [String: String] = [:], lifetime: Int = 300) async throws -> ServiceProcess {
+        let service = try ServiceProcess(config: config, directory: directory, name: name, environment: environment, lifetime: lifetime)
+        try await service.waitForSidecar()
+        return service
+    }
+
+    private let portFile: URL
+
+    private init(config: URL, directory: URL, name: String, environment: [String: String], lifetime: Int) throws {
         self.directory = directory
         logFile = directory.appendingPathComponent("\(name).log")
-        let portFile = directory.appendingPathComponent("\(name).port")
+        portFile = directory.appendingPathComponent("\(name).port")
         try? FileManager.default.removeItem(at: portFile)
         FileManager.default.createFile(atPath: logFile.path, contents: nil)
         wrapper = Process()
@@ -54,13 +62,18 @@ final class ServiceProcess: @unchecked Sendable {
             Issue.record("verdict serve did not start")
             throw CancellationError()
         }
+    }
+
+    /// Polls the port file with `Task.sleep`, never `usleep`: a test blocking one of the cooperative
+    /// pool's threads (two on a 2-core runner) for seconds stalls every other async test with it.
+    private func waitForSidecar() async throws {
         for _ in 0..<300 {
             if let text = try? String(contentsOf: portFile, encoding: .utf8), let bound = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
                 port = bound
                 break
             }
             if !wrapper.isRunning { break }
-            usleep(50_000)
+            try await Task.sleep(for: .milliseconds(50))
         }
         guard port > 0 else {
             Issue.record("verdict serve did not open its sidecar; log:\n\(self.log(tail: 20))")
@@ -225,14 +238,14 @@ struct StreamFixture {
                              group: group, models: models, config: config)
     }
 
-    func start(_ name: String = "serve", environment: [String: String] = [:]) throws -> ServiceProcess {
-        try ServiceProcess(config: config, directory: directory, name: name, environment: environment)
+    func start(_ name: String = "serve", environment: [String: String] = [:]) async throws -> ServiceProcess {
+        try await ServiceProcess.start(config: config, directory: directory, name: name, environment: environment)
     }
 
     /// Runs `verdict generate` into the input topic (waits for it); `seed` keeps ids distinct across calls.
     func generate(count: Int, rate: Double = 0, invalidFraction: Double = 0, seed: UInt64 = 1) async throws {
         let process = try generator(count: count, rate: rate, invalidFraction: invalidFraction, seed: seed)
-        while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        try await exit(of: process)
         #expect(process.terminationStatus == 0, "verdict generate failed")
     }
 

@@ -188,7 +188,7 @@ func trySend(_ producer: KafkaProducer, _ record: KafkaProducerRecord, id: UInt6
 
 /// Runs `verdict` with `arguments` from the project root under a `timeout` deadline; returns its exit
 /// status and what it printed (stdout and stderr together).
-func runVerdict(_ arguments: [String], seconds: Int = 120) throws -> (status: Int32, output: String) {
+func runVerdict(_ arguments: [String], seconds: Int = 120) async throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
     process.arguments = ["-k", "5", String(seconds), try ServiceProcess.binary()] + arguments
@@ -197,7 +197,23 @@ func runVerdict(_ arguments: [String], seconds: Int = 120) throws -> (status: In
     process.standardOutput = output
     process.standardError = output
     try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    let reader = output.fileHandleForReading
+    let data = await offThePool { reader.readDataToEndOfFile() }
+    try await exit(of: process)
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// Waits for `process` to exit by polling with `Task.sleep`: `waitUntilExit()` blocks a thread of
+/// Swift's cooperative pool, which has one per core. On a 2-core runner two such waits stall every
+/// other async test; a mock-cluster test stalled that way for two minutes could not bring its broker
+/// back before its records timed out (a CI failure).
+func exit(of process: Process) async throws {
+    while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+}
+
+/// Runs blocking work (reading a pipe to its end) on a thread of its own, off the cooperative pool.
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: body()) }
+    }
 }
