@@ -6,11 +6,12 @@ JOBS ?= 2
 SWIFT_BUILD_FLAGS ?= -j $(JOBS)
 RELEASE_BIN := .build/release/verdict
 
-.PHONY: bootstrap build debug test unit-test integration-test demo model broker-start broker-stop bench chaos fuzz clean help
+.PHONY: bootstrap build debug test check diagrams monitoring unit-test integration-test demo model broker-start broker-stop bench chaos fuzz clean help
 
 help:
 	@echo "make demo   - bootstrap, start the embedded broker, score generated traffic, print a summary"
-	@echo "make test   - bootstrap, build, start the broker, run unit and integration tests, stop it"
+	@echo "make test   - bootstrap, build, make check, start the broker, run unit and integration tests, stop it"
+	@echo "make check  - validate the image, compose stack, Kubernetes overlays, alerts, dashboard, scripts, YAML, training/"
 	@echo "make build  - the optimized binary at $(RELEASE_BIN)"
 	@echo "make model  - retrain the default model in a pinned Python environment (training/)"
 	@echo "make bench  - the benchmarks reported in docs/benchmarks.md"
@@ -28,8 +29,19 @@ debug: bootstrap
 
 # Integration suites must run under `make test`: VERDICT_REQUIRE_INTEGRATION=1 turns a missing broker
 # into failures, and scripts/test-run fails the run when any suite was skipped.
-test: build
+test: build check
 	scripts/test-run
+
+# The deployment and monitoring artifacts through their own validators (installs them when missing).
+check:
+	scripts/check
+
+# docs/diagrams/*.svg from their .dot sources; k8s/base/prometheusrule.yaml from monitoring/.
+diagrams:
+	scripts/render-diagrams
+
+monitoring:
+	scripts/render-monitoring
 
 demo: build
 	scripts/demo

@@ -20,7 +20,6 @@
 import argparse
 import csv
 import datetime
-import hashlib
 import json
 import os
 import platform
@@ -32,22 +31,15 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import scipy
-import sklearn
 import skl2onnx
+import sklearn
 import xgboost as xgb
+from skl2onnx import to_onnx
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
-from skl2onnx import to_onnx
+from verdict_metrics import expected_calibration_error, psi_bins, sha256
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def run(command):
@@ -71,33 +63,14 @@ def load_matrix(features_csv, labels_csv):
 def evaluate(y, p):
     fpr, tpr, _ = roc_curve(y, p)
     recall_at_1pct = float(np.interp(0.01, fpr, tpr))
-    bins = np.linspace(0, 1, 11)
-    which = np.clip(np.digitize(p, bins) - 1, 0, 9)
-    ece = 0.0
-    for b in range(10):
-        mask = which == b
-        if mask.any():
-            ece += mask.mean() * abs(p[mask].mean() - y[mask].mean())
     return {
         "roc_auc": float(roc_auc_score(y, p)),
         "pr_auc": float(average_precision_score(y, p)),
         "recall_at_1pct_fpr": recall_at_1pct,
         "brier": float(brier_score_loss(y, p)),
-        "ece": float(ece),
+        "ece": expected_calibration_error(y, p),
         "fraud_rate": float(y.mean()),
     }
-
-
-def psi_bins(values, bins=10):
-    finite = values[~np.isnan(values)]
-    missing = float(np.isnan(values).mean())
-    if finite.size == 0:
-        return {"edges": [None, None], "fractions": [0.0], "missing": missing}
-    edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)))
-    inner = list(edges[1:-1])
-    counts = np.histogram(finite, bins=[-np.inf] + inner + [np.inf])[0]
-    fractions = (counts / values.size).tolist()
-    return {"edges": [None] + [float(e) for e in inner] + [None], "fractions": [float(f) for f in fractions], "missing": missing}
 
 
 def repair_missing_directions(model, proto):
@@ -109,7 +82,7 @@ def repair_missing_directions(model, proto):
     node_ids = list(attributes["nodes_nodeids"].ints)
     modes = list(attributes["nodes_modes"].strings)
     tracks = []
-    for tree, nid, mode in zip(tree_ids, node_ids, modes):
+    for tree, nid, mode in zip(tree_ids, node_ids, modes, strict=True):
         t = model.estimators_[tree].tree_
         tracks.append(int(mode != b"LEAF" and bool(t.missing_go_to_left[nid])))
     if "nodes_missing_value_tracks_true" in attributes:
@@ -143,7 +116,7 @@ def main():
     run([args.verdict, "generate", "--output", events, "--labels", labels, "--count", str(args.rows),
          "--seed", str(args.seed), "--start", args.start, "--spacing", "3"])
     run([args.verdict, "features", "--config", args.config, "--input", events, "--output", features_csv, "--id-column"])
-    names, ids, x, y = load_matrix(features_csv, labels)
+    names, _, x, y = load_matrix(features_csv, labels)
     split = int(len(y) * 0.8)
     x_train, y_train, x_test, y_test = x[:split], y[:split], x[split:], y[split:]
     print(f"data: {len(y)} events, {y.mean():.4f} fraud; train {split}, holdout {len(y) - split}", flush=True)
@@ -195,7 +168,7 @@ def main():
     card = {
         "name": args.name,
         "version": args.version,
-        "created_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "model_file": "model.ubj",
         "sha256": sha256(model_path),
         "library": {"name": "xgboost", "version": xgb.__version__, "environment": {
@@ -214,7 +187,7 @@ def main():
         "psi_reference": {"score": psi_bins(train_scores),
                           "features": {name: psi_bins(x_train[:, i]) for i, name in enumerate(names)}},
         "golden_vectors": [{"features": [None if np.isnan(v) else float(v) for v in row], "score": float(s)}
-                           for row, s in zip(golden_rows, golden_scores)],
+                           for row, s in zip(golden_rows, golden_scores, strict=True)],
     }
     with open(os.path.join(version_dir, "card.json"), "w") as f:
         json.dump(card, f, indent=1)
@@ -237,7 +210,7 @@ def main():
             mlflow.log_artifact(model_path)
             mlflow.log_artifact(os.path.join(version_dir, "card.json"))
         print(f"mlflow: run logged to {mlflow.get_tracking_uri()}")
-    except Exception as error:  # MLflow is a record, not a gate: say so and go on
+    except Exception as error:  # noqa: BLE001  MLflow is a record, not a gate: say so and go on
         print(f"mlflow: not logged ({error})", file=sys.stderr)
 
     print(f"model: {model_path} (sha256 {card['sha256']})")

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import VerdictKafka
+import VerdictPipeline
 
 /// Helpers the subcommands share.
 enum CommandSupport {
@@ -8,6 +9,18 @@ enum CommandSupport {
         var logger = Logger(label: label)
         logger.logLevel = level
         return logger
+    }
+
+    /// Starts the process's logging as `logging` says: JSON lines, or text with card numbers masked.
+    static func bootstrapLogging(_ logging: VerdictConfiguration.Logging) {
+        let level = logging.logLevel
+        let json = logging.format == "json"
+        LoggingSystem.bootstrap { label in
+            if json { return JSONLogHandler(label: label, level: level) }
+            var handler = MaskingLogHandler(StreamLogHandler.standardError(label: label))
+            handler.logLevel = level
+            return handler
+        }
     }
 
     static func client(_ brokers: String) -> KafkaClientConfiguration {

@@ -22,6 +22,9 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
     public var client: KafkaClientConfiguration
     /// `group.id`. Default `verdict`.
     public var groupID: String
+    /// `group.instance.id` (static membership, KIP-345): a member that restarts with the same id
+    /// within `session.timeout.ms` gets its partitions back without a rebalance. Default none.
+    public var groupInstanceID: String?
     /// `partition.assignment.strategy`. Default cooperative-sticky.
     public var assignmentStrategy: AssignmentStrategy
     /// `auto.offset.reset`. Default earliest: a new group scores the backlog rather than skipping it.
@@ -51,6 +54,7 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
     public init(
         client: KafkaClientConfiguration = KafkaClientConfiguration(),
         groupID: String = "verdict",
+        groupInstanceID: String? = nil,
         assignmentStrategy: AssignmentStrategy = .cooperativeSticky,
         offsetReset: OffsetReset = .earliest,
         sessionTimeout: Duration = .seconds(45),
@@ -63,6 +67,7 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
     ) {
         self.client = client
         self.groupID = groupID
+        self.groupInstanceID = groupInstanceID
         self.assignmentStrategy = assignmentStrategy
         self.offsetReset = offsetReset
         self.sessionTimeout = sessionTimeout
@@ -83,6 +88,10 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
         guard maxBatchSize > 0 else { throw .configuration("max batch size must be positive (got \(maxBatchSize))") }
         var result = try client.baseProperties()
         result["group.id"] = groupID
+        if let groupInstanceID {
+            guard !groupInstanceID.isEmpty else { throw .configuration("the group instance id is empty; unset kafka.consumer.group_instance_id or name the instance") }
+            result["group.instance.id"] = groupInstanceID
+        }
         result["partition.assignment.strategy"] = assignmentStrategy.rawValue
         result["auto.offset.reset"] = offsetReset.rawValue
         result["session.timeout.ms"] = String(sessionTimeout.milliseconds)

@@ -136,6 +136,14 @@ final class RDKafkaHandle: @unchecked Sendable {
     /// Asks the brokers for the metadata of `topics`, failing clearly when a broker cannot be reached
     /// or a topic does not exist.
     func checkTopics(_ topics: [String], timeout: Duration, brokers: [String]) throws(KafkaError) {
+        _ = try partitionCounts(topics, timeout: timeout, brokers: brokers)
+    }
+
+    /// The partition count of each of `topics` (patterns starting with `^` are not looked up).
+    ///
+    /// - Throws: ``KafkaError/Code/brokerUnreachable`` naming `brokers`, ``KafkaError/Code/unknownTopic``
+    ///   naming the first missing topic, or the broker's error for a topic.
+    func partitionCounts(_ topics: [String], timeout: Duration, brokers: [String]) throws(KafkaError) -> [String: Int] {
         var metadata: UnsafePointer<rd_kafka_metadata>?
         let err = rd_kafka_metadata(pointer, 1, nil, &metadata, timeout.timeoutMilliseconds)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
@@ -149,23 +157,26 @@ final class RDKafkaHandle: @unchecked Sendable {
             )
         }
         defer { rd_kafka_metadata_destroy(metadata) }
-        var found: [String: rd_kafka_resp_err_t] = [:]
+        var found: [String: (err: rd_kafka_resp_err_t, partitions: Int)] = [:]
         for index in 0..<Int(metadata.pointee.topic_cnt) {
             let topic = metadata.pointee.topics[index]
-            found[String(cString: topic.topic)] = topic.err
+            found[String(cString: topic.topic)] = (topic.err, Int(max(topic.partition_cnt, 0)))
         }
+        var counts: [String: Int] = [:]
         for topic in topics where !topic.hasPrefix("^") {
-            guard let err = found[topic] else {
+            guard let entry = found[topic] else {
                 throw KafkaError(
                     code: .unknownTopic,
                     message: "topic '\(topic)' does not exist on the cluster at \(brokers.joined(separator: ",")); "
                         + "create it (Verdict does not auto-create topics) or fix its name in the configuration"
                 )
             }
-            if err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                throw KafkaError(rdkafka: err, context: "topic '\(topic)'")
+            if entry.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                throw KafkaError(rdkafka: entry.err, context: "topic '\(topic)'")
             }
+            counts[topic] = entry.partitions
         }
+        return counts
     }
 }
 

@@ -38,6 +38,7 @@ extension VerdictConfiguration {
         "enable.auto.offset.store": "offsets are stored only after a decision is acknowledged; this must stay false",
         "enable.auto.commit": "set pipeline.commit_interval (exactly-once commits in transactions)",
         "group.id": "set kafka.consumer.group_id",
+        "group.instance.id": "set kafka.consumer.group_instance_id",
         "isolation.level": "the service reads read_committed so aborted upstream transactions are never scored",
         "bootstrap.servers": "set kafka.bootstrap_servers",
     ]
@@ -66,6 +67,7 @@ extension VerdictConfiguration {
         return KafkaConsumerConfiguration(
             client: client,
             groupID: kafka.consumer.groupID,
+            groupInstanceID: kafka.consumer.groupInstanceID,
             offsetReset: reset,
             sessionTimeout: kafka.consumer.sessionTimeout.duration,
             // Exactly-once commits offsets in the transactions; at-least-once stores them after

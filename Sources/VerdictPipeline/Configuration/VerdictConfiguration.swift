@@ -60,6 +60,9 @@ public struct VerdictConfiguration: Sendable {
         public struct Consumer: Sendable, Codable {
             /// `kafka.consumer.group_id`. Default `verdict`.
             public var groupID: String = "verdict"
+            /// `kafka.consumer.group_instance_id`: static membership (`group.instance.id`), one
+            /// stable id per instance, e.g. the StatefulSet pod name. Default none.
+            public var groupInstanceID: String?
             public var sessionTimeout: ConfigDuration = ConfigDuration(.seconds(45))
             /// earliest (default) or latest, for a group with no committed offset.
             public var offsetReset: String = "earliest"
@@ -71,6 +74,7 @@ public struct VerdictConfiguration: Sendable {
             public var properties: [String: String] = [:]
             enum CodingKeys: String, CodingKey {
                 case groupID = "group_id"
+                case groupInstanceID = "group_instance_id"
                 case sessionTimeout = "session_timeout"
                 case offsetReset = "offset_reset"
                 case fetchWait = "fetch_wait"
@@ -185,6 +189,7 @@ public struct VerdictConfiguration: Sendable {
         /// `sidecar.admin_token_file` / `admin_token_env`: the bearer token for /admin endpoints.
         public var adminTokenFile: String?
         public var adminTokenEnv: String? = "VERDICT_ADMIN_TOKEN"
+        public init() {}
         enum CodingKeys: String, CodingKey {
             case host, port
             case adminTokenFile = "admin_token_file"
@@ -286,7 +291,7 @@ extension VerdictConfiguration {
     static let optionalKeys: [String: Set<String>] = [
         "kafka.security.sasl": ["mechanism", "username", "password_file", "password_env"],
         "kafka.security.tls": ["ca_file", "cert_file", "key_file", "key_password_file", "key_password_env", "verify_hostname"],
-        "model.shadow_path": [], "pipeline.resume_below": [], "pipeline.transactional_id": [], "sidecar.admin_token_file": [],
+        "kafka.consumer.group_instance_id": [], "model.shadow_path": [], "pipeline.resume_below": [], "pipeline.transactional_id": [], "sidecar.admin_token_file": [],
     ]
 
     /// Refuses keys the configuration does not have, naming the key and the ones that exist there.

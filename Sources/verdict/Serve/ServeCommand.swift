@@ -30,14 +30,7 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = try VerdictConfiguration.load(path: config)
         if let brokers { configuration.kafka.bootstrapServers = brokers.split(separator: ",").map(String.init) }
         if let sidecarPort { configuration.sidecar.port = sidecarPort }
-        let level = configuration.logging.logLevel
-        let json = configuration.logging.format == "json"
-        LoggingSystem.bootstrap { label in
-            if json { return JSONLogHandler(label: label, level: level) }
-            var handler = MaskingLogHandler(StreamLogHandler.standardError(label: label))
-            handler.logLevel = level
-            return handler
-        }
+        CommandSupport.bootstrapLogging(configuration.logging)
         let logger = Logger(label: "verdict")
         let scoring = try ScoringConfiguration.load(
             features: configuration.resolve(configuration.scoring.features),

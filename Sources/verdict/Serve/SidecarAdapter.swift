@@ -9,6 +9,18 @@ struct SidecarAdapter: SidecarBackend {
     let models: ModelManager
     let status: PipelineStatus
     let registry: PrometheusCollectorRegistry
+    /// /healthz and /readyz as gauges, set on every scrape: alerts on readiness need a series, and
+    /// Prometheus cannot probe an HTTP status by itself.
+    private let healthy: Prometheus.Gauge
+    private let ready: Prometheus.Gauge
+
+    init(models: ModelManager, status: PipelineStatus, registry: PrometheusCollectorRegistry) {
+        self.models = models
+        self.status = status
+        self.registry = registry
+        healthy = registry.makeGauge(name: "verdict_healthy", help: "1 while GET /healthz answers 200")
+        ready = registry.makeGauge(name: "verdict_ready", help: "1 while GET /readyz answers 200")
+    }
 
     func health() -> (ok: Bool, details: [(String, String)]) {
         var details: [(String, String)] = []
@@ -26,7 +38,11 @@ struct SidecarAdapter: SidecarBackend {
         return (model && joined && status.fatalError == nil, details)
     }
 
-    func metrics() -> [UInt8] { registry.emitToBuffer() }
+    func metrics() -> [UInt8] {
+        healthy.set(Double(health().ok ? 1 : 0))
+        ready.set(Double(readiness().ok ? 1 : 0))
+        return registry.emitToBuffer()
+    }
 
     func modelJSON() -> [UInt8]? {
         guard let s = models.status else { return nil }
