@@ -109,7 +109,10 @@ let package = Package(
         .testTarget(name: "VerdictHTTPTests", dependencies: ["VerdictHTTP"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["VerdictKafka", "VerdictPipeline", "VerdictScoring", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "VerdictKafka", "VerdictPipeline", "VerdictScoring",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
+            ]
         ),
     ]
 )
