@@ -86,6 +86,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // examples/swift: a downstream consumer of decisions on the Kafka wrapper (docs/integration.md;
+        // run against the embedded broker in make test).
+        .executableTarget(
+            name: "verdict-example-consumer",
+            dependencies: ["VerdictKafka", .product(name: "Logging", package: "swift-log")],
+            path: "examples/swift/DecisionConsumer"
+        ),
         // libFuzzer targets (scripts/fuzz builds them with -sanitize=fuzzer,address -DFUZZING); an
         // ordinary build is a replay tool that runs saved inputs once.
         .executableTarget(name: "verdict-fuzz", dependencies: ["VerdictForest", "VerdictONNX", "VerdictScoring"], path: "Sources/VerdictFuzz"),
