@@ -6,7 +6,7 @@ JOBS ?= 2
 SWIFT_BUILD_FLAGS ?= -j $(JOBS)
 RELEASE_BIN := .build/release/verdict
 
-.PHONY: bootstrap build debug test check diagrams monitoring unit-test integration-test demo model broker-start broker-stop bench chaos fuzz clean help
+.PHONY: bootstrap build debug test check lint format coverage diagrams monitoring unit-test integration-test demo model broker-start broker-stop bench chaos fuzz clean help
 
 help:
 	@echo "make demo   - bootstrap, start the embedded broker, score generated traffic, print a summary"
@@ -35,6 +35,18 @@ test: build check
 # The deployment and monitoring artifacts through their own validators (installs them when missing).
 check:
 	scripts/check
+
+# swift-format with the house configuration (.swift-format); `make format` rewrites in place.
+lint:
+	swift format lint --strict --parallel -r Sources Tests examples/swift Package.swift
+
+format:
+	swift format format --in-place --parallel -r Sources Tests examples/swift Package.swift
+
+# Line coverage per target of the last make test, against scripts/coverage-thresholds (make test
+# enforces them; this prints every file too).
+coverage:
+	scripts/coverage --files
 
 # docs/diagrams/*.svg from their .dot sources; k8s/base/prometheusrule.yaml from monitoring/.
 diagrams:

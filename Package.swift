@@ -1,5 +1,6 @@
 // swift-tools-version: 6.2
 
+import Foundation
 import PackageDescription
 
 // The architecture, visible from the target list: Forest <- Scoring <- Pipeline -> Kafka, HTTP;
@@ -113,7 +114,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .testTarget(name: "VerdictHTTPTests", dependencies: ["VerdictHTTP"]),
+        .testTarget(
+            name: "VerdictHTTPTests",
+            dependencies: [
+                "VerdictHTTP", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
@@ -124,7 +129,10 @@ let package = Package(
     ]
 )
 
-// One set of settings for every target, as swift-configuration does.
+// One set of settings for every target, as swift-configuration does. CI (.ci/run and
+// .github/workflows/ci.yml) sets VERDICT_WARNINGS_AS_ERRORS=1: a warning in our code fails the build
+// there, while a local build stays usable mid-change. Dependencies are not affected.
+let warningsAsErrors = ProcessInfo.processInfo.environment["VERDICT_WARNINGS_AS_ERRORS"] == "1"
 for target in package.targets where target.type != .system {
     var settings = target.swiftSettings ?? []
     settings.append(contentsOf: [
@@ -132,5 +140,6 @@ for target in package.targets where target.type != .system {
         .enableUpcomingFeature("MemberImportVisibility"),
         .enableUpcomingFeature("InternalImportsByDefault"),
     ])
+    if warningsAsErrors { settings.append(.treatAllWarnings(as: .error)) }
     target.swiftSettings = settings
 }

@@ -45,8 +45,9 @@ public final class Forest: Sendable {
     ///   - margins: Receives ``outputCount`` raw sums (base margin included).
     ///   - outputs: Receives ``outputCount`` outputs (probabilities or values).
     public func predict(row: UnsafeBufferPointer<Double>, margins: UnsafeMutableBufferPointer<Double>, outputs: UnsafeMutableBufferPointer<Double>) {
-        precondition(row.count >= featureCount && margins.count >= outputCount && outputs.count >= outputCount,
-                     "row needs \(featureCount) values and the buffers \(outputCount)")
+        precondition(
+            row.count >= featureCount && margins.count >= outputCount && outputs.count >= outputCount,
+            "row needs \(featureCount) values and the buffers \(outputCount)")
         withUnsafeTemporaryAllocation(of: Int64.self, capacity: compiled.preparedWidth) { scratch in
             let prepared = scratch.baseAddress!
             compiled.prepare(row.baseAddress!, into: prepared)
@@ -122,7 +123,8 @@ public final class Forest: Sendable {
     }
 
     /// Rows `start..<end`, interleaved by `CompiledForest.interleave`.
-    func predictRange(_ rows: UnsafePointer<Double>, _ margins: UnsafeMutablePointer<Double>, _ outputs: UnsafeMutablePointer<Double>, _ start: Int, _ end: Int) {
+    func predictRange(_ rows: UnsafePointer<Double>, _ margins: UnsafeMutablePointer<Double>, _ outputs: UnsafeMutablePointer<Double>, _ start: Int, _ end: Int)
+    {
         let width = compiled.preparedWidth
         let lanes = CompiledForest.interleave
         let k = outputCount

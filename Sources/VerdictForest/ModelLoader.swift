@@ -19,7 +19,8 @@ public enum ModelLoader {
         let name = path.split(separator: "/").last.map(String.init) ?? path
         let sha = SHA256.hex(bytes)
         if let expected = request.expectedSHA256, expected.lowercased() != sha {
-            throw ForestError(.unreadable, "\(name): sha256 \(sha) does not match the card's \(expected); the file changed after it was verified (it was not parsed)")
+            throw ForestError(
+                .unreadable, "\(name): sha256 \(sha) does not match the card's \(expected); the file changed after it was verified (it was not parsed)")
         }
         let lower = name.lowercased()
         if lower.hasSuffix(".ubj") {

@@ -64,7 +64,10 @@ public final class AdminToken: Sendable {
 
     static func check(_ token: String, origin: String) -> Result<String, Problem> {
         guard token.utf8.count >= minimumBytes else {
-            return .failure(Problem(description: "\(origin) holds a token of \(token.utf8.count) bytes; use at least \(minimumBytes) random bytes (e.g. `openssl rand -hex 24`)"))
+            return .failure(
+                Problem(
+                    description: "\(origin) holds a token of \(token.utf8.count) bytes; use at least \(minimumBytes) random bytes (e.g. `openssl rand -hex 24`)"
+                ))
         }
         return .success(token)
     }

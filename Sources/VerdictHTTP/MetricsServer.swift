@@ -20,8 +20,9 @@ public enum MetricsServer {
     ) -> some ApplicationProtocol {
         let router = Router()
         router.get("/metrics") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(bytes: metrics())))
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics())))
         }
         router.get("/healthz") { _, _ -> Response in
             let (ok, reason) = health()

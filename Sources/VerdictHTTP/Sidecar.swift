@@ -69,8 +69,9 @@ public enum Sidecar {
             return json(ok ? .ok : .serviceUnavailable, object(("status", ok ? "ready" : "not ready"), details))
         }
         router.get("/metrics") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(bytes: backend.metrics())))
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: backend.metrics())))
         }
         router.get("/model") { _, _ -> Response in
             guard let model = backend.modelJSON() else {
@@ -117,8 +118,9 @@ public enum Sidecar {
         case .failure(let problem): return json(.forbidden, object(("error", "admin endpoints are disabled: \(problem)"), []))
         }
         guard let presented = AdminToken.bearer(request.headers[.authorization] ?? ""), AdminToken.matches(presented, expected) else {
-            return Response(status: .unauthorized, headers: [.contentType: "application/json", .wwwAuthenticate: "Bearer"],
-                            body: .init(byteBuffer: ByteBuffer(string: object(("error", "missing or wrong bearer token"), []))))
+            return Response(
+                status: .unauthorized, headers: [.contentType: "application/json", .wwwAuthenticate: "Bearer"],
+                body: .init(byteBuffer: ByteBuffer(string: object(("error", "missing or wrong bearer token"), []))))
         }
         return nil
     }

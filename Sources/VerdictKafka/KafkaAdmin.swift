@@ -13,9 +13,11 @@ public final class KafkaAdmin: Sendable {
     public init(configuration: KafkaClientConfiguration, logger: Logger) throws(KafkaError) {
         var properties = try configuration.baseProperties()
         properties.merge(configuration.properties) { _, passThrough in passThrough }
-        let callbacks = RDKafkaCallbacks(logger: logger, onError: { error in
-            logger.debug("kafka admin client error", metadata: [LogKey.error: "\(error)"])
-        })
+        let callbacks = RDKafkaCallbacks(
+            logger: logger,
+            onError: { error in
+                logger.debug("kafka admin client error", metadata: [LogKey.error: "\(error)"])
+            })
         handle = try RDKafkaHandle(kind: .producer, properties: properties, callbacks: callbacks)
         self.configuration = configuration
     }

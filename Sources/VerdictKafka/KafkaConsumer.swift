@@ -84,11 +84,13 @@ public final class KafkaConsumer: Sendable {
         // Route the main queue (errors, statistics, logs) and rebalances to the consumer queue, so the
         // poll thread serves them all.
         rd_kafka_poll_set_consumer(handle.pointer)
-        logger.info("kafka consumer created", metadata: [
-            LogKey.client: "\(handle.name)",
-            LogKey.group: "\(configuration.groupID)",
-            LogKey.config: "\(KafkaRedaction.describe(properties))",
-        ])
+        logger.info(
+            "kafka consumer created",
+            metadata: [
+                LogKey.client: "\(handle.name)",
+                LogKey.group: "\(configuration.groupID)",
+                LogKey.config: "\(KafkaRedaction.describe(properties))",
+            ])
     }
 
     deinit {
@@ -184,9 +186,12 @@ public final class KafkaConsumer: Sendable {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             logger.info("kafka partitions assigned", metadata: [LogKey.partitions: "\(list)"])
             handler.consumer(self, rebalance: .assigned(list))
-            let error = cooperative
+            let error =
+                cooperative
                 ? rd_kafka_incremental_assign(rk, partitions).map { KafkaError(consuming: $0, context: "incremental assign") }
-                : { let e = rd_kafka_assign(rk, partitions); return e == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(rdkafka: e, context: "assign") }()
+                : {
+                    let e = rd_kafka_assign(rk, partitions); return e == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(rdkafka: e, context: "assign")
+                }()
             if let error {
                 logger.error("kafka assign failed", metadata: [LogKey.error: "\(error)"])
                 handler.consumer(self, didFail: error)
@@ -204,9 +209,12 @@ public final class KafkaConsumer: Sendable {
                     logger.warning("commit on revoke failed; the next owner re-reads from the last committed offset", metadata: [LogKey.error: "\(error)"])
                 }
             }
-            let error = cooperative
+            let error =
+                cooperative
                 ? rd_kafka_incremental_unassign(rk, partitions).map { KafkaError(consuming: $0, context: "incremental unassign") }
-                : { let e = rd_kafka_assign(rk, nil); return e == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(rdkafka: e, context: "unassign") }()
+                : {
+                    let e = rd_kafka_assign(rk, nil); return e == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(rdkafka: e, context: "unassign")
+                }()
             if let error { logger.error("kafka unassign failed", metadata: [LogKey.error: "\(error)"]) }
             shared.assignment.withLock { $0.subtract(list) }
         default:
@@ -277,13 +285,15 @@ public final class KafkaConsumer: Sendable {
             throw KafkaError(rdkafka: eventErr, context: "committing offsets")
         }
         if let list = rd_kafka_event_topic_partition_list(event),
-           let error = RDKafkaTopicPartitionList.firstError(in: list, context: "committing the offset of") {
+            let error = RDKafkaTopicPartitionList.firstError(in: list, context: "committing the offset of")
+        {
             throw error
         }
     }
 
     /// The group's committed offsets for `partitions` (-1001 = none committed).
-    public func committedOffsets(_ partitions: [KafkaTopicPartition], timeout: Duration = .seconds(10)) async throws(KafkaError) -> [KafkaTopicPartitionOffset] {
+    public func committedOffsets(_ partitions: [KafkaTopicPartition], timeout: Duration = .seconds(10)) async throws(KafkaError) -> [KafkaTopicPartitionOffset]
+    {
         let handle = self.handle
         let result: Result<[KafkaTopicPartitionOffset], KafkaError> = await DedicatedThread.run(name: "verdict-committed") {
             let list = RDKafkaTopicPartitionList(partitions)

@@ -44,9 +44,11 @@ public final class KafkaGroupLag: Sendable {
         properties.merge(configuration.properties) { _, passThrough in passThrough }
         properties["group.id"] = groupID
         properties["enable.auto.commit"] = "false"
-        let callbacks = RDKafkaCallbacks(logger: logger, onError: { error in
-            logger.debug("kafka lag reader error", metadata: [LogKey.error: "\(error)"])
-        })
+        let callbacks = RDKafkaCallbacks(
+            logger: logger,
+            onError: { error in
+                logger.debug("kafka lag reader error", metadata: [LogKey.error: "\(error)"])
+            })
         handle = try RDKafkaHandle(kind: .consumer, properties: properties, callbacks: callbacks)
         self.configuration = configuration
         self.groupID = groupID
@@ -68,7 +70,8 @@ public final class KafkaGroupLag: Sendable {
         return try result.get()
     }
 
-    private static func measureBlocking(handle: RDKafkaHandle, topics: [String], timeout: Duration, brokers: [String]) throws(KafkaError) -> [KafkaPartitionLag] {
+    private static func measureBlocking(handle: RDKafkaHandle, topics: [String], timeout: Duration, brokers: [String]) throws(KafkaError) -> [KafkaPartitionLag]
+    {
         let counts = try handle.partitionCounts(topics, timeout: timeout, brokers: brokers)
         var partitions: [KafkaTopicPartition] = []
         for topic in topics.sorted() {

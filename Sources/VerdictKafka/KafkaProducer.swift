@@ -64,19 +64,22 @@ public final class KafkaProducer: Sendable {
         self.configuration = configuration
         self.logger = logger
         let handle = self.handle
-        pollThread = Mutex(DedicatedThread(name: "verdict-dr") {
-            while shared.running.load(ordering: .relaxed) {
-                // Waiters wake once per served batch of reports, not once per report: a wake-up per
-                // report cost a context switch per record when the relay waited at its bound.
-                if rd_kafka_poll(handle.pointer, 100) > 0 && shared.waiters.load(ordering: .relaxed) > 0 {
-                    shared.deliverySignal.broadcast()
+        pollThread = Mutex(
+            DedicatedThread(name: "verdict-dr") {
+                while shared.running.load(ordering: .relaxed) {
+                    // Waiters wake once per served batch of reports, not once per report: a wake-up per
+                    // report cost a context switch per record when the relay waited at its bound.
+                    if rd_kafka_poll(handle.pointer, 100) > 0 && shared.waiters.load(ordering: .relaxed) > 0 {
+                        shared.deliverySignal.broadcast()
+                    }
                 }
-            }
-        })
-        logger.info("kafka producer created", metadata: [
-            LogKey.client: "\(handle.name)",
-            LogKey.config: "\(KafkaRedaction.describe(properties))",
-        ])
+            })
+        logger.info(
+            "kafka producer created",
+            metadata: [
+                LogKey.client: "\(handle.name)",
+                LogKey.config: "\(KafkaRedaction.describe(properties))",
+            ])
     }
 
     deinit {

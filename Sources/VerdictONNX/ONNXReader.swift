@@ -26,19 +26,25 @@ public enum ONNXReader {
         let graph = model.graph
         let ensembles = graph.node.filter { $0.opType == "TreeEnsembleClassifier" || $0.opType == "TreeEnsembleRegressor" }
         guard ensembles.count == 1, let node = ensembles.first else {
-            throw ForestError.unsupported(name, ensembles.isEmpty
-                ? "no TreeEnsembleClassifier or TreeEnsembleRegressor node; Verdict reads ONNX tree ensembles only"
-                : "\(ensembles.count) tree-ensemble nodes; Verdict reads graphs with exactly one")
+            throw ForestError.unsupported(
+                name,
+                ensembles.isEmpty
+                    ? "no TreeEnsembleClassifier or TreeEnsembleRegressor node; Verdict reads ONNX tree ensembles only"
+                    : "\(ensembles.count) tree-ensemble nodes; Verdict reads graphs with exactly one")
         }
         // Operators that only reshape or label the ensemble's output are fine; anything that changes
         // the inputs or the numbers is not, and is refused rather than ignored.
         let harmless: Set<String> = ["TreeEnsembleClassifier", "TreeEnsembleRegressor", "ZipMap", "Identity", "Cast", "Reshape"]
         let others = Set(graph.node.map(\.opType)).subtracting(harmless)
         guard others.isEmpty else {
-            throw ForestError.unsupported(name, "the graph also contains \(others.sorted().joined(separator: ", ")); only a single tree ensemble (optionally with ZipMap/Cast/Identity/Reshape) is evaluated")
+            throw ForestError.unsupported(
+                name,
+                "the graph also contains \(others.sorted().joined(separator: ", ")); only a single tree ensemble (optionally with ZipMap/Cast/Identity/Reshape) is evaluated"
+            )
         }
         guard node.input.count == 1, let inputName = node.input.first,
-              let input = graph.input.first(where: { $0.name == inputName }) else {
+            let input = graph.input.first(where: { $0.name == inputName })
+        else {
             throw ForestError.unsupported(name, "the tree ensemble must read one graph input directly")
         }
         let attributes = Attributes(node.attribute, file: name)
@@ -70,7 +76,8 @@ public enum ONNXReader {
         let tracksTrue = a.optionalInts("nodes_missing_value_tracks_true") ?? []
         let count = treeIDs.count
         guard [nodeIDs.count, featureIDs.count, modes.count, values.count, trueIDs.count, falseIDs.count].allSatisfy({ $0 == count }),
-              tracksTrue.isEmpty || tracksTrue.count == count else {
+            tracksTrue.isEmpty || tracksTrue.count == count
+        else {
             throw ForestError.malformed(name, "the nodes_* attributes have different lengths")
         }
         let prefix = isClassifier ? "class" : "target"
@@ -89,8 +96,11 @@ public enum ONNXReader {
         var outputCount: Int
         var binarySingle = false
         if isClassifier {
-            if let ints = a.optionalInts("classlabels_int64s") { labels = ints.map(String.init) }
-            else if let strings = a.optionalStrings("classlabels_strings") { labels = strings }
+            if let ints = a.optionalInts("classlabels_int64s") {
+                labels = ints.map(String.init)
+            } else if let strings = a.optionalStrings("classlabels_strings") {
+                labels = strings
+            }
             guard labels.count >= 2 else { throw ForestError.malformed(name, "a classifier needs at least two class labels") }
             _ = try limits.outputCount(labels.count, file: name, key: "classlabels")
             let weighted = Set(weightIDs)
@@ -190,12 +200,14 @@ public enum ONNXReader {
             }
             trees.append(Self.simplified(DecisionTree(nodes: nodes, root: roots[0], output: 0)))
         }
-        let featureCount = if let declaredFeatures {
-            try limits.featureCount(declaredFeatures, file: name, key: "the input's last dimension")
-        } else {
-            try limits.featureCount(lastIndex: max(maxFeature, 0), file: name, key: "the largest nodes_featureids")
-        }
-        let featureNames = metadata["feature_names"].map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+        let featureCount =
+            if let declaredFeatures {
+                try limits.featureCount(declaredFeatures, file: name, key: "the input's last dimension")
+            } else {
+                try limits.featureCount(lastIndex: max(maxFeature, 0), file: name, key: "the largest nodes_featureids")
+            }
+        let featureNames =
+            metadata["feature_names"].map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
             .flatMap { $0.count == featureCount ? $0 : nil } ?? (0..<featureCount).map { "f\($0)" }
         let info = ModelInfo(
             format: .onnx,
@@ -223,7 +235,8 @@ extension ONNXReader {
     static func simplified(_ tree: DecisionTree) -> DecisionTree {
         let leaves = tree.nodes.filter(\.isLeaf)
         guard let output = leaves.first?.outputs.first?.output,
-              leaves.allSatisfy({ $0.outputs.count == 1 && $0.outputs[0].output == output }) else { return tree }
+            leaves.allSatisfy({ $0.outputs.count == 1 && $0.outputs[0].output == output })
+        else { return tree }
         var result = tree
         result.output = output
         result.nodes = tree.nodes.map { node in node.isLeaf ? .leaf(node.outputs[0].value, cover: node.cover) : node }

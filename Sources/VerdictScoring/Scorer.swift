@@ -67,9 +67,11 @@ public final class Scorer: Sendable {
     ///   - appliesEventAgeSLA: Decide events older than the rules' `degraded.event_age_sla` without the
     ///     model (the stream); false for backtests of historical events.
     ///   - deadLetters: How much of a refused record its envelope embeds.
-    public init(validation: ValidationConfiguration, rules: RuleConfiguration, model: ScoringModel?, shadow: ScoringModel? = nil,
-                pool: ForestWorkerPool?, appliesEventAgeSLA: Bool = true, observer: (any ScoringObserver)? = nil,
-                deadLetters: DeadLetterConfiguration = DeadLetterConfiguration()) throws(ScoringError) {
+    public init(
+        validation: ValidationConfiguration, rules: RuleConfiguration, model: ScoringModel?, shadow: ScoringModel? = nil,
+        pool: ForestWorkerPool?, appliesEventAgeSLA: Bool = true, observer: (any ScoringObserver)? = nil,
+        deadLetters: DeadLetterConfiguration = DeadLetterConfiguration()
+    ) throws(ScoringError) {
         self.observer = observer
         self.deadLetters = deadLetters
         validator = EventValidator(configuration: validation)
@@ -195,7 +197,9 @@ public final class Scorer: Sendable {
     }
 
     /// Builds the rows of `items` (positions into `events`) for `model` and scores them with the batch evaluator.
-    private func scoreRows(_ items: [Int], _ events: [TransactionEvent], _ origin: [Int], _ inputs: [ScoringInput], _ model: ScoringModel) -> [(score: Double, row: ArraySlice<Double>)] {
+    private func scoreRows(
+        _ items: [Int], _ events: [TransactionEvent], _ origin: [Int], _ inputs: [ScoringInput], _ model: ScoringModel
+    ) -> [(score: Double, row: ArraySlice<Double>)] {
         guard !items.isEmpty else { return [] }
         let width = model.plan.featureNames.count
         var rows = [Double](repeating: .nan, count: items.count * width)

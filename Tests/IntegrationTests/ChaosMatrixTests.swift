@@ -50,8 +50,10 @@ struct ChaosMatrixTests {
     }
 
     /// Reads the outcome, asserts nothing is lost and duplicates stay bounded, and records the row.
-    static func finish(_ row: Row, _ fixture: StreamFixture, expected: Int, services: [ServiceProcess], isolation: String? = nil,
-                       duplicateBound: Int = maxInFlight, timeout: Duration = .seconds(240)) async throws -> Row {
+    static func finish(
+        _ row: Row, _ fixture: StreamFixture, expected: Int, services: [ServiceProcess], isolation: String? = nil,
+        duplicateBound: Int = maxInFlight, timeout: Duration = .seconds(240)
+    ) async throws -> Row {
         var row = row
         let tally = try await OutcomeReader.read(fixture, expected: expected, timeout: timeout, settle: .seconds(2), isolation: isolation)
         row.events = tally.inputs.count
@@ -69,7 +71,9 @@ struct ChaosMatrixTests {
     }
 
     /// Seconds from `start` until the service has consumed more than `after` events.
-    static func secondsUntilConsuming(_ service: ServiceProcess, _ fixture: StreamFixture, after: Double, since start: ContinuousClock.Instant) async throws -> Double {
+    static func secondsUntilConsuming(
+        _ service: ServiceProcess, _ fixture: StreamFixture, after: Double, since start: ContinuousClock.Instant
+    ) async throws -> Double {
         try await eventually(timeout: .seconds(90), "consuming again") { () async -> Bool in
             ((try? await service.metric("verdict_events_consumed_total{topic=\"\(fixture.input)\"}")) ?? 0) > after
         }
@@ -95,7 +99,8 @@ struct ChaosMatrixTests {
         let total = 1_000_000
         try await fixture.generate(count: total, invalidFraction: 0.05, seed: 102)
         let service = try await fixture.start()
-        let row = try await Self.finish(Row(fault: "1M events, 5% hostile kinds", broker: "Tansu"), fixture, expected: total, services: [service], duplicateBound: 0)
+        let row = try await Self.finish(
+            Row(fault: "1M events, 5% hostile kinds", broker: "Tansu"), fixture, expected: total, services: [service], duplicateBound: 0)
         #expect(row.deadLetters > 40_000)
         service.signal(SIGTERM)
         #expect(try await service.waitForExit(timeout: .seconds(20)) == 0)
@@ -242,7 +247,8 @@ struct ChaosMatrixTests {
         let total = 10_000
         try await fixture.generate(count: total, seed: 108)
         // The same fixture pointed at a decisions topic that does not exist.
-        let yaml = try String(contentsOf: fixture.config, encoding: .utf8).replacingOccurrences(of: "decisions: \(fixture.decisions)", with: "decisions: \(fixture.decisions)-absent")
+        let yaml = try String(contentsOf: fixture.config, encoding: .utf8).replacingOccurrences(
+            of: "decisions: \(fixture.decisions)", with: "decisions: \(fixture.decisions)-absent")
         try yaml.write(to: fixture.config, atomically: true, encoding: .utf8)
         let refused = try? await fixture.start("serve-absent")
         let status = try await refused?.waitForExit(timeout: .seconds(30))
@@ -264,7 +270,8 @@ struct ChaosMatrixTests {
     func stall() async throws {
         let cluster = try KafkaMockCluster(brokers: 2, logger: MockClusterServiceTests.logger)
         cluster.setGroupInitialRebalanceDelay(.zero)
-        let fixture = try await StreamFixture.make("chaos-stall", brokers: cluster.bootstrapServers, producerProperties: ["message.timeout.ms": "2000"], mock: cluster)
+        let fixture = try await StreamFixture.make(
+            "chaos-stall", brokers: cluster.bootstrapServers, producerProperties: ["message.timeout.ms": "2000"], mock: cluster)
         fixture.isolateDecisions(on: cluster, coordinatorToo: true)
         let total = 100_000
         try await fixture.generate(count: total, seed: 109)
@@ -320,8 +327,9 @@ struct ChaosMatrixTests {
     func throttled() async throws {
         let cluster = try KafkaMockCluster(brokers: 2, logger: MockClusterServiceTests.logger)
         cluster.setGroupInitialRebalanceDelay(.zero)
-        let fixture = try await StreamFixture.make("chaos-throttle", brokers: cluster.bootstrapServers, pipeline: ["max_in_flight: 5000"],
-                                                   producerProperties: ["batch.num.messages": "100"], mock: cluster)
+        let fixture = try await StreamFixture.make(
+            "chaos-throttle", brokers: cluster.bootstrapServers, pipeline: ["max_in_flight: 5000"],
+            producerProperties: ["batch.num.messages": "100"], mock: cluster)
         fixture.isolateDecisions(on: cluster, coordinatorToo: false)
         let total = 60_000
         try await fixture.generate(count: total, seed: 111)
@@ -360,7 +368,8 @@ struct ChaosMatrixTests {
         }
         var row = Row(fault: "SIGKILL x3 + TxnOffsetCommit/EndTxn errors + coordinator moves", broker: "mock", guarantee: "exactly_once")
         row.recoverySeconds = recoveries.max()
-        row.notes = "read_committed reader. Duplicates are not measurable on the mock: it shows aborted records to read_committed readers, and its TxnOffsetCommit handler answers without storing the offsets (librdkafka's mock source; the group's committed offsets stay unset), so each restarted instance re-reads from the start; lost is what this row proves"
+        row.notes =
+            "read_committed reader. Duplicates are not measurable on the mock: it shows aborted records to read_committed readers, and its TxnOffsetCommit handler answers without storing the offsets (librdkafka's mock source; the group's committed offsets stay unset), so each restarted instance re-reads from the start; lost is what this row proves"
         // Each restart may re-read everything on the mock (see the notes): up to one copy per instance.
         _ = try await Self.finish(row, fixture, expected: total, services: services, isolation: "read_committed", duplicateBound: 4 * total)
         service.signal(SIGTERM)
@@ -394,7 +403,8 @@ struct ChaosMatrixTests {
         try await exit(of: generator)
         var row = Row(fault: "producer fenced (PRODUCER_FENCED on EndTxn), then a replacement", broker: "mock", guarantee: "exactly_once")
         row.recoverySeconds = recovery
-        row.notes = "the fenced instance exited \(firstStatus.map(String.init) ?? "?") (fatal); the replacement finished the stream; duplicates not measurable on the mock (see the SIGKILL row)"
+        row.notes =
+            "the fenced instance exited \(firstStatus.map(String.init) ?? "?") (fatal); the replacement finished the stream; duplicates not measurable on the mock (see the SIGKILL row)"
         _ = try await Self.finish(row, fixture, expected: total, services: [first, second], isolation: "read_committed", duplicateBound: total)
         second.signal(SIGTERM)
         _ = try await second.waitForExit(timeout: .seconds(20))

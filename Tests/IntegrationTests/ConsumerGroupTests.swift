@@ -12,9 +12,11 @@ struct ConsumerGroupTests {
             logger: TestBroker.logger,
             deliveryReports: deliveries.record
         )
-        try sendAll(producer, (start..<(start + count)).lazy.map { i in
-            (UInt64(i), KafkaProducerRecord(topic: topic, key: Array("k\(i % 64)".utf8), value: Array("m\(i)".utf8)))
-        })
+        try sendAll(
+            producer,
+            (start..<(start + count)).lazy.map { i in
+                (UInt64(i), KafkaProducerRecord(topic: topic, key: Array("k\(i % 64)".utf8), value: Array("m\(i)".utf8)))
+            })
         #expect(await producer.flush(timeout: .seconds(30)) == 0)
         #expect(deliveries.failures.isEmpty)
         await producer.close(timeout: .seconds(5))
@@ -111,8 +113,10 @@ struct ConsumerGroupTests {
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: TestBroker.logger, deliveryReports: deliveries.record)
         let big = [UInt8]((0..<1_048_576).map { UInt8(truncatingIfNeeded: $0 &* 31) })
         try producer.send(KafkaProducerRecord(topic: topic, key: Array("card-1".utf8), value: nil), id: 1)
-        try producer.send(KafkaProducerRecord(topic: topic, key: Array("card-2".utf8), value: big,
-                                              headers: [KafkaHeader(name: "traceparent", string: "00-abc-def-01"), KafkaHeader(name: "empty", value: nil)]), id: 2)
+        try producer.send(
+            KafkaProducerRecord(
+                topic: topic, key: Array("card-2".utf8), value: big,
+                headers: [KafkaHeader(name: "traceparent", string: "00-abc-def-01"), KafkaHeader(name: "empty", value: nil)]), id: 2)
         try producer.send(KafkaProducerRecord(topic: topic, key: nil, value: []), id: 3)
         #expect(await producer.flush(timeout: .seconds(30)) == 0)
         #expect(deliveries.failures.isEmpty, "\(deliveries.failures)")
@@ -172,7 +176,8 @@ struct ConsumerGroupTests {
     @Test("a missing topic gives a clear error naming the topic")
     func missingTopic() async throws {
         let brokers = try TestBroker.brokers()
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestBroker.client(brokers)), logger: TestBroker.logger, deliveryReports: { _ in })
+        let producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(client: TestBroker.client(brokers)), logger: TestBroker.logger, deliveryReports: { _ in })
         let missing = TestBroker.uniqueTopic("missing")
         await #expect { try await producer.checkTopics([missing]) } throws: { error in
             guard let error = error as? KafkaError else { return false }

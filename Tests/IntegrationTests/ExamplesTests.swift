@@ -8,7 +8,8 @@ import Testing
 struct ExamplesTests {
     /// .venv-examples' interpreter: scripts/test-run builds it with scripts/examples-env.
     static func python() throws -> String {
-        let path = ProcessInfo.processInfo.environment["VERDICT_EXAMPLES_PYTHON"]
+        let path =
+            ProcessInfo.processInfo.environment["VERDICT_EXAMPLES_PYTHON"]
             ?? TestBroker.projectRoot.appendingPathComponent(".venv-examples/bin/python").path
         guard FileManager.default.isExecutableFile(atPath: path) else {
             Issue.record("no Python for the examples at \(path): run scripts/examples-env (make test does)")
@@ -34,13 +35,21 @@ struct ExamplesTests {
         let python = try Self.python()
         let examples = TestBroker.projectRoot.appendingPathComponent("examples/python").path
 
-        let produced = try await run(python, ["\(examples)/produce_events.py", "--brokers", fixture.brokers, "--topic", fixture.input,
-                                              "--count", "300", "--seed", "9"])
+        let produced = try await runProgram(
+            python,
+            [
+                "\(examples)/produce_events.py", "--brokers", fixture.brokers, "--topic", fixture.input,
+                "--count", "300", "--seed", "9",
+            ])
         #expect(produced.status == 0, "produce_events: \(produced.output)")
         #expect(produced.output.contains("300 events delivered"))
 
-        let authorized = try await run(python, ["\(examples)/authorize.py", "--brokers", fixture.brokers, "--input", fixture.input,
-                                                "--decisions", fixture.decisions, "--timeout", "20"])
+        let authorized = try await runProgram(
+            python,
+            [
+                "\(examples)/authorize.py", "--brokers", fixture.brokers, "--input", fixture.input,
+                "--decisions", fixture.decisions, "--timeout", "20",
+            ])
         #expect(authorized.status == 0, "authorize (exit 3 = timed out, stand-in applied): \(authorized.output)")
         let line = authorized.output.split(separator: "\n").last.map(String.init) ?? ""
         let answer = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
@@ -48,35 +57,27 @@ struct ExamplesTests {
         #expect(answer?["stand_in"] == nil)
 
         // 300 events and the authorisation: 301 distinct decisions, whichever consumer reads them.
-        let viaPython = try await run(python, ["\(examples)/consume_decisions.py", "--brokers", fixture.brokers, "--topic", fixture.decisions,
-                                               "--group", "examples-py-\(UUID().uuidString.prefix(8))", "--expect", "301", "--idle", "60"])
+        let viaPython = try await runProgram(
+            python,
+            [
+                "\(examples)/consume_decisions.py", "--brokers", fixture.brokers, "--topic", fixture.decisions,
+                "--group", "examples-py-\(UUID().uuidString.prefix(8))", "--expect", "301", "--idle", "60",
+            ])
         #expect(viaPython.status == 0, "consume_decisions: \(viaPython.output)")
         #expect(viaPython.output.contains("301 distinct decisions"))
 
-        let viaSwift = try await run(try Self.consumerBinary(), ["--brokers", fixture.brokers, "--topic", fixture.decisions,
-                                                                  "--group", "examples-swift-\(UUID().uuidString.prefix(8))",
-                                                                  "--expect", "301", "--idle", "60"])
+        let viaSwift = try await runProgram(
+            try Self.consumerBinary(),
+            [
+                "--brokers", fixture.brokers, "--topic", fixture.decisions,
+                "--group", "examples-swift-\(UUID().uuidString.prefix(8))",
+                "--expect", "301", "--idle", "60",
+            ])
         #expect(viaSwift.status == 0, "verdict-example-consumer: \(viaSwift.output)")
         #expect(viaSwift.output.contains("301 distinct decisions"))
         #expect(viaSwift.output.contains("0 malformed"))
 
         service.signal(SIGTERM)
         #expect(try await service.waitForExit(timeout: .seconds(30)) == 0)
-    }
-
-    /// Runs a program under a deadline, off the cooperative pool; its status and output.
-    func run(_ program: String, _ arguments: [String], seconds: Int = 120) async throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        process.arguments = ["-k", "5", String(seconds), program] + arguments
-        process.currentDirectoryURL = TestBroker.projectRoot
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let reader = output.fileHandleForReading
-        let data = await offThePool { reader.readDataToEndOfFile() }
-        try await exit(of: process)
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

@@ -15,8 +15,10 @@ struct GenerateCommandTests {
         // Two days ago at 14:00 UTC: inside the default max_event_age, and not late at night.
         let day = (Date().timeIntervalSince1970 / 86_400).rounded(.down) * 86_400 - 2 * 86_400
         let asOf = day + 14 * 3600
-        let (status, output) = try await runVerdict(["generate", "--brokers", brokers, "--topic", topic,
-                                               "--count", "200", "--seed", "7", "--as-of", Timestamps.rfc3339(asOf)])
+        let (status, output) = try await runVerdict([
+            "generate", "--brokers", brokers, "--topic", topic,
+            "--count", "200", "--seed", "7", "--as-of", Timestamps.rfc3339(asOf),
+        ])
         #expect(status == 0, "\(output)")
 
         let handler = CollectingHandler()
@@ -43,8 +45,11 @@ struct GenerateCommandTests {
 
     @Test("--as-of in the future is refused with the reason")
     func futureRefused() async throws {
-        let (status, output) = try await runVerdict(["generate", "--brokers", "127.0.0.1:1", "--topic", "t",
-                                               "--as-of", Timestamps.rfc3339(Date().timeIntervalSince1970 + 86_400)], seconds: 60)
+        let (status, output) = try await runVerdict(
+            [
+                "generate", "--brokers", "127.0.0.1:1", "--topic", "t",
+                "--as-of", Timestamps.rfc3339(Date().timeIntervalSince1970 + 86_400),
+            ], seconds: 60)
         #expect(status != 0)
         #expect(output.contains("in the future"), "\(output)")
     }

@@ -13,8 +13,10 @@ struct MockBrokerCommandTests {
         let addressFile = FileManager.default.temporaryDirectory.appendingPathComponent("mock-\(UUID().uuidString.prefix(8)).addr")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        process.arguments = ["-k", "5", "120", try ServiceProcess.binary(), "bench", "mock-broker",
-                             "--topic", "events:3", "--topic", "other:1", "--address-file", addressFile.path]
+        process.arguments = [
+            "-k", "5", "120", try ServiceProcess.binary(), "bench", "mock-broker",
+            "--topic", "events:3", "--topic", "other:1", "--address-file", addressFile.path,
+        ]
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
@@ -33,9 +35,11 @@ struct MockBrokerCommandTests {
         )
         try await producer.checkTopics(["events", "other"])
         let total = 1_000
-        try sendAll(producer, (0..<total).lazy.map { i in
-            (UInt64(i), KafkaProducerRecord(topic: "events", key: Array("card-\(i % 17)".utf8), value: Array("event-\(i)".utf8)))
-        })
+        try sendAll(
+            producer,
+            (0..<total).lazy.map { i in
+                (UInt64(i), KafkaProducerRecord(topic: "events", key: Array("card-\(i % 17)".utf8), value: Array("event-\(i)".utf8)))
+            })
         #expect(await producer.flush(timeout: .seconds(30)) == 0)
         #expect(deliveries.failures.isEmpty)
         #expect(Set(deliveries.reports.withLock { $0.values.map(\.partition) }) == [0, 1, 2])

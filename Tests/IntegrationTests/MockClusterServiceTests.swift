@@ -169,7 +169,8 @@ struct OutageTests {
         #expect(try await service.waitForExit(timeout: .seconds(20)) == 0)
     }
 
-    @Test("decisions the broker refuses for good hold their partitions; /healthz turns 503 naming topic and error; a restart with the cause fixed loses nothing")
+    @Test(
+        "decisions the broker refuses for good hold their partitions; /healthz turns 503 naming topic and error; a restart with the cause fixed loses nothing")
     func refusalHoldsAndTurnsUnhealthy() async throws {
         let cluster = try KafkaMockCluster(brokers: 1, logger: MockClusterServiceTests.logger)
         cluster.setGroupInitialRebalanceDelay(.zero)

@@ -16,9 +16,11 @@ struct ProduceConsumeTests {
             logger: TestBroker.logger,
             deliveryReports: deliveries.record
         )
-        try sendAll(producer, (0..<total).lazy.map { i in
-            (UInt64(i), KafkaProducerRecord(topic: topic, key: Array("card-\(i % 977)".utf8), value: Array("event-\(i)".utf8)))
-        })
+        try sendAll(
+            producer,
+            (0..<total).lazy.map { i in
+                (UInt64(i), KafkaProducerRecord(topic: topic, key: Array("card-\(i % 977)".utf8), value: Array("event-\(i)".utf8)))
+            })
         #expect(await producer.flush(timeout: .seconds(60)) == 0)
         #expect(deliveries.count == total)
         #expect(deliveries.failures.isEmpty)

@@ -113,7 +113,8 @@ struct PrometheusLiveTests {
 
     /// `verdict_...` metric names in an expression (label values are quoted, so they never match).
     static func metricNames(in expression: String) -> [String] {
-        matches(of: #"(?<![\w:"])verdict_[a-z0-9_]+(?![\w:"])"#, in: expression.replacingOccurrences(of: #""[^"]*""#, with: "\"\"", options: .regularExpression))
+        matches(
+            of: #"(?<![\w:"])verdict_[a-z0-9_]+(?![\w:"])"#, in: expression.replacingOccurrences(of: #""[^"]*""#, with: "\"\"", options: .regularExpression))
     }
 
     static func recordingRuleNames(in expression: String) -> [String] {
@@ -139,7 +140,7 @@ final class PortFileProcess: @unchecked Sendable {
     static func start(name: String, directory: URL, arguments: [String], lifetime: Int = 300) async throws -> PortFileProcess {
         let portFile = directory.appendingPathComponent("\(name).port")
         let logFile = directory.appendingPathComponent("\(name).log")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
         process.arguments = ["-k", "5", "\(lifetime)", try ServiceProcess.binary()] + arguments + ["--port", "0", "--port-file", portFile.path]
@@ -194,20 +195,22 @@ final class PrometheusProcess: @unchecked Sendable {
             "  - job_name: \(job)\n    static_configs: [{targets: [\"\(target)\"]}]"
         }.joined(separator: "\n")
         let config = """
-        global: {scrape_interval: 1s, evaluation_interval: 1s}
-        rule_files: [rules.yml]
-        scrape_configs:
-        \(scrapes)
+            global: {scrape_interval: 1s, evaluation_interval: 1s}
+            rule_files: [rules.yml]
+            scrape_configs:
+            \(scrapes)
 
-        """
+            """
         try config.write(to: home.appendingPathComponent("prometheus.yml"), atomically: true, encoding: .utf8)
         let port = try PrivateTansu.freePort()
         let logFile = home.appendingPathComponent("prometheus.log")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        process.arguments = ["-k", "5", "300", binary, "--config.file=\(home.path)/prometheus.yml",
-                             "--storage.tsdb.path=\(home.path)/data", "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn"]
+        process.arguments = [
+            "-k", "5", "300", binary, "--config.file=\(home.path)/prometheus.yml",
+            "--storage.tsdb.path=\(home.path)/data", "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn",
+        ]
         process.currentDirectoryURL = home
         let log = try FileHandle(forWritingTo: logFile)
         process.standardOutput = log
@@ -255,9 +258,10 @@ final class PrometheusProcess: @unchecked Sendable {
         let (_, body) = try await get("/api/v1/alerts")
         let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
         let alerts = (object?["data"] as? [String: Any])?["alerts"] as? [[String: Any]] ?? []
-        return Set(alerts.compactMap { alert in
-            (alert["state"] as? String) == "firing" ? (alert["labels"] as? [String: Any])?["alertname"] as? String : nil
-        })
+        return Set(
+            alerts.compactMap { alert in
+                (alert["state"] as? String) == "firing" ? (alert["labels"] as? [String: Any])?["alertname"] as? String : nil
+            })
     }
 
     func waitUntilFiring(_ alert: String, timeout: Duration, sourceLocation: SourceLocation = #_sourceLocation) async throws {
@@ -268,8 +272,9 @@ final class PrometheusProcess: @unchecked Sendable {
         }
         let (_, alerts) = try await get("/api/v1/alerts")
         let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
-        Issue.record("\(alert) did not fire within \(timeout); alerts: \(alerts.prefix(3000)); prometheus log: \(log.suffix(1500))",
-                     sourceLocation: sourceLocation)
+        Issue.record(
+            "\(alert) did not fire within \(timeout); alerts: \(alerts.prefix(3000)); prometheus log: \(log.suffix(1500))",
+            sourceLocation: sourceLocation)
         throw CancellationError()
     }
 }

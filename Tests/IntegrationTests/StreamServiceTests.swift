@@ -8,7 +8,9 @@ import VerdictScoring
 /// crashes, a second instance and model swaps. The service runs as its own process.
 @Suite("Stream service (verdict serve against Tansu)", .serialized, .enabled(if: TestBroker.enabled))
 struct StreamServiceTests {
-    @Test("200k events, 2% invalid: exactly one decision or dead letter each; sidecar endpoints; memory stays flat; SIGTERM exits 0 and a restart adds no duplicates")
+    @Test(
+        "200k events, 2% invalid: exactly one decision or dead letter each; sidecar endpoints; memory stays flat; SIGTERM exits 0 and a restart adds no duplicates"
+    )
     func everyEventExactlyOneOutcome() async throws {
         let fixture = try await StreamFixture.make("exactly-one", brokers: try TestBroker.brokers())
         let service = try await fixture.start()
@@ -51,10 +53,12 @@ struct StreamServiceTests {
         }
         #expect(decided == Double(tally.decisionCount))
         let (_, metrics) = try await service.get("/metrics")
-        for series in ["verdict_processing_seconds_bucket", "verdict_event_age_seconds_bucket", "verdict_batch_size_bucket",
-                       "verdict_in_flight_events", "verdict_rebalances_total", "verdict_assigned_partitions",
-                       "verdict_model_info{role=\"champion\",name=\"verdict-fraud\",version=\"1.0.0\"", "verdict_risk_score_bucket",
-                       "verdict_build_info", "verdict_dead_letters_total{reason=", "verdict_model_reloads_total"] {
+        for series in [
+            "verdict_processing_seconds_bucket", "verdict_event_age_seconds_bucket", "verdict_batch_size_bucket",
+            "verdict_in_flight_events", "verdict_rebalances_total", "verdict_assigned_partitions",
+            "verdict_model_info{role=\"champion\",name=\"verdict-fraud\",version=\"1.0.0\"", "verdict_risk_score_bucket",
+            "verdict_build_info", "verdict_dead_letters_total{reason=", "verdict_model_reloads_total",
+        ] {
             #expect(metrics.contains(series), "missing \(series)")
         }
         #expect(try await service.post("/admin/reload").0 == 200)
@@ -77,8 +81,9 @@ struct StreamServiceTests {
     @Test("SIGKILL mid-stream and restart: nothing lost; duplicates within the in-flight bound plus one commit interval")
     func killAndRestart() async throws {
         let maxInFlight = 4_000
-        let fixture = try await StreamFixture.make("sigkill", brokers: try TestBroker.brokers(),
-                                                   pipeline: ["max_in_flight: \(maxInFlight)", "commit_interval: 200ms"])
+        let fixture = try await StreamFixture.make(
+            "sigkill", brokers: try TestBroker.brokers(),
+            pipeline: ["max_in_flight: \(maxInFlight)", "commit_interval: 200ms"])
         let service = try await fixture.start()
         try await service.waitUntilReady()
         let rate = 10_000.0
@@ -207,7 +212,7 @@ struct ShutdownWithoutBrokerTests {
         tansu.pause()
         defer { tansu.stop() }
         service.signal(SIGTERM)
-        service.signal(SIGTERM) // what `timeout` does: the process and its group
+        service.signal(SIGTERM)  // what `timeout` does: the process and its group
         try await Task.sleep(for: .milliseconds(1_500))
         #expect(try await service.waitForExit(timeout: .milliseconds(10)) == nil, "a repeated signal within a second was taken as a second request")
         service.signal(SIGTERM)

@@ -104,7 +104,8 @@ struct GeneratedParityTests {
     @Test("TreeSHAP contributions match pred_contribs / pred_contrib to 1e-5 and sum to the margin", arguments: contributionCases)
     func contributions(_ c: ContributionCase) throws {
         let forest = try Fixtures.load(Fixtures.path(c.model))
-        let rows = c.rows == "reference"
+        let rows =
+            c.rows == "reference"
             ? try Fixtures.table(Fixtures.reference.appendingPathComponent("data/test_rows.csv").path)
             : Self.rows
         let golden = try Fixtures.table(Fixtures.path(c.golden))

@@ -58,7 +58,8 @@ struct HostileModelTests {
         "objective":{"name":"binary:logistic","reg_loss_param":{"scale_pos_weight":"1"}}},"version":[3,2,0]}
         """
 
-    static let categoricalXGBoost = xgboost
+    static let categoricalXGBoost =
+        xgboost
         .replacingOccurrences(of: "\"split_type\":[0,0,0]", with: "\"split_type\":[1,0,0]")
         .replacingOccurrences(of: "\"categories\":[]", with: "\"categories\":[1,2]")
         .replacingOccurrences(of: "\"categories_nodes\":[]", with: "\"categories_nodes\":[0]")
@@ -97,20 +98,22 @@ struct HostileModelTests {
 
     // MARK: LightGBM
 
-    @Test("LightGBM header counts beyond the limits are refused", arguments: [
-        ("max_feature_idx=1", "max_feature_idx=9223372036854775807", "max_feature_idx"),
-        ("max_feature_idx=1", "max_feature_idx=1099511627776", "max_feature_idx"),
-        ("max_feature_idx=1", "max_feature_idx=-1", "max_feature_idx"),
-        ("max_feature_idx=1", "max_feature_idx=99999999999999999999999", "max_feature_idx"),
-        ("num_class=1", "num_class=1099511627776", "num_class"),
-        ("num_tree_per_iteration=1", "num_tree_per_iteration=9223372036854775807", "num_tree_per_iteration"),
-        ("num_tree_per_iteration=1", "num_tree_per_iteration=x", "num_tree_per_iteration"),
-        ("left_child=-1", "left_child=-9223372036854775808", "child"),
-        ("right_child=-2", "right_child=9223372036854775807", "child"),
-        ("right_child=-2", "right_child=-3", "child"),
-        ("num_cat=0", "num_cat=9223372036854775807", "num_cat"),
-        ("num_leaves=2", "num_leaves=9223372036854775807", "leaf values"),
-    ])
+    @Test(
+        "LightGBM header counts beyond the limits are refused",
+        arguments: [
+            ("max_feature_idx=1", "max_feature_idx=9223372036854775807", "max_feature_idx"),
+            ("max_feature_idx=1", "max_feature_idx=1099511627776", "max_feature_idx"),
+            ("max_feature_idx=1", "max_feature_idx=-1", "max_feature_idx"),
+            ("max_feature_idx=1", "max_feature_idx=99999999999999999999999", "max_feature_idx"),
+            ("num_class=1", "num_class=1099511627776", "num_class"),
+            ("num_tree_per_iteration=1", "num_tree_per_iteration=9223372036854775807", "num_tree_per_iteration"),
+            ("num_tree_per_iteration=1", "num_tree_per_iteration=x", "num_tree_per_iteration"),
+            ("left_child=-1", "left_child=-9223372036854775808", "child"),
+            ("right_child=-2", "right_child=9223372036854775807", "child"),
+            ("right_child=-2", "right_child=-3", "child"),
+            ("num_cat=0", "num_cat=9223372036854775807", "num_cat"),
+            ("num_leaves=2", "num_leaves=9223372036854775807", "leaf values"),
+        ])
     func lightGBMHeaders(_ original: String, _ crafted: String, _ words: String) {
         let text = Self.lightGBM.replacingOccurrences(of: original, with: crafted)
         #expect(text != Self.lightGBM)
@@ -119,26 +122,30 @@ struct HostileModelTests {
 
     // MARK: XGBoost JSON
 
-    @Test("XGBoost counts beyond the limits are refused", arguments: [
-        ("\"num_feature\":\"2\",\"num_target\"", "\"num_feature\":\"1099511627776\",\"num_target\"", "num_feature"),
-        ("\"num_feature\":\"2\",\"num_target\"", "\"num_feature\":9223372036854775807,\"num_target\"", "num_feature"),
-        ("\"num_feature\":\"2\",\"num_target\"", "\"num_feature\":\"-5\",\"num_target\"", "num_feature"),
-        ("\"num_class\":\"0\"", "\"num_class\":\"1099511627776\"", "num_class"),
-        ("\"num_class\":\"0\"", "\"num_class\":\"9223372036854775807\"", "num_class"),
-        ("\"left_children\":[1,-1,-1]", "\"left_children\":[-9223372036854775808,-1,-1]", "crafted"),
-        ("\"split_indices\":[0,0,0]", "\"split_indices\":[4294967296,0,0]", "feature"),
-    ])
+    @Test(
+        "XGBoost counts beyond the limits are refused",
+        arguments: [
+            ("\"num_feature\":\"2\",\"num_target\"", "\"num_feature\":\"1099511627776\",\"num_target\"", "num_feature"),
+            ("\"num_feature\":\"2\",\"num_target\"", "\"num_feature\":9223372036854775807,\"num_target\"", "num_feature"),
+            ("\"num_feature\":\"2\",\"num_target\"", "\"num_feature\":\"-5\",\"num_target\"", "num_feature"),
+            ("\"num_class\":\"0\"", "\"num_class\":\"1099511627776\"", "num_class"),
+            ("\"num_class\":\"0\"", "\"num_class\":\"9223372036854775807\"", "num_class"),
+            ("\"left_children\":[1,-1,-1]", "\"left_children\":[-9223372036854775808,-1,-1]", "crafted"),
+            ("\"split_indices\":[0,0,0]", "\"split_indices\":[4294967296,0,0]", "feature"),
+        ])
     func xgboostCounts(_ original: String, _ crafted: String, _ words: String) {
         let text = Self.xgboost.replacingOccurrences(of: original, with: crafted)
         #expect(text != Self.xgboost)
         expectRefused(words) { () throws(ForestError) in try xgboost(text) }
     }
 
-    @Test("XGBoost category segments whose start plus size overflows are refused", arguments: [
-        ("\"categories_segments\":[0]", "\"categories_segments\":[4000000000000000]"),
-        ("\"categories_sizes\":[2]", "\"categories_sizes\":[4000000000000000]"),
-        ("\"categories_segments\":[0]", "\"categories_segments\":[-1]"),
-    ])
+    @Test(
+        "XGBoost category segments whose start plus size overflows are refused",
+        arguments: [
+            ("\"categories_segments\":[0]", "\"categories_segments\":[4000000000000000]"),
+            ("\"categories_sizes\":[2]", "\"categories_sizes\":[4000000000000000]"),
+            ("\"categories_segments\":[0]", "\"categories_segments\":[-1]"),
+        ])
     func xgboostSegments(_ original: String, _ crafted: String) {
         let text = Self.categoricalXGBoost.replacingOccurrences(of: original, with: crafted)
         #expect(text != Self.categoricalXGBoost)
@@ -283,10 +290,13 @@ struct HostileModelTests {
             ("n_targets", try Self.onnx { Self.setAttribute(&$0, "n_targets", -3) }),
             ("dimension", try Self.onnx { $0.graph.input[0].type.tensorType.shape.dim[1].dimValue = 1 << 40 }),
             ("dimension", try Self.onnx { $0.graph.input[0].type.tensorType.shape.dim[1].dimValue = .max }),
-            ("featureids", try Self.onnx {
-                $0.graph.input[0].type.tensorType.shape.dim[1].dimValue = 0
-                Self.setInts(&$0, "nodes_featureids", first: .max)
-            }),
+            (
+                "featureids",
+                try Self.onnx {
+                    $0.graph.input[0].type.tensorType.shape.dim[1].dimValue = 0
+                    Self.setInts(&$0, "nodes_featureids", first: .max)
+                }
+            ),
         ]
         for (words, bytes) in cases {
             expectRefused(words) { () throws(ForestError) in try ONNXReader.read(bytes, name: "crafted.onnx", sha256: "") }
@@ -340,7 +350,9 @@ struct HostileModelTests {
     @Test("random byte mutations of the minimal models never trap")
     func mutations() {
         var rng = SystemRandomNumberGenerator()
-        let sources: [(String, [UInt8])] = [("crafted.txt", Array(Self.lightGBM.utf8)), ("crafted.json", Array(Self.xgboost.utf8)), ("crafted.ubj", Self.xgboostUBJSON)]
+        let sources: [(String, [UInt8])] = [
+            ("crafted.txt", Array(Self.lightGBM.utf8)), ("crafted.json", Array(Self.xgboost.utf8)), ("crafted.ubj", Self.xgboostUBJSON),
+        ]
         for (name, original) in sources {
             for _ in 0..<300 {
                 var bytes = original

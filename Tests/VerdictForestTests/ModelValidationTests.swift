@@ -51,10 +51,11 @@ struct ModelValidationTests {
     }
 
     func info(features: Int = 2, outputs: Int = 1) -> ModelInfo {
-        ModelInfo(format: .xgboostJSON, source: "test.json", objective: "reg:squarederror", producer: "test", outputCount: outputs,
-                  classLabels: [], featureNames: (0..<features).map { "f\($0)" }, transform: .identity, sigmoidScale: 1,
-                  baseMargins: Array(repeating: 0, count: outputs), averageTrees: false, arithmetic: .lightgbm,
-                  isBinaryClassifier: false, isClassifier: false)
+        ModelInfo(
+            format: .xgboostJSON, source: "test.json", objective: "reg:squarederror", producer: "test", outputCount: outputs,
+            classLabels: [], featureNames: (0..<features).map { "f\($0)" }, transform: .identity, sigmoidScale: 1,
+            baseMargins: Array(repeating: 0, count: outputs), averageTrees: false, arithmetic: .lightgbm,
+            isBinaryClassifier: false, isClassifier: false)
     }
 
     func split(_ feature: Int, _ t: Double, _ l: Int, _ r: Int) -> DecisionNode {
@@ -110,10 +111,12 @@ struct ModelValidationTests {
 
     /// Property: on random rows (with NaN, infinities, -0, category codes, values at thresholds) the
     /// compiled evaluator agrees with the reference semantics of the trees, for every fixture model.
-    @Test("compiled forest agrees with the reference tree semantics on random rows", arguments: [
-        "generated/xgb_logistic_cat.json", "generated/lgb_binary_cat.txt", "generated/lgb_zero_missing.txt",
-        "generated/skl_gbc.onnx", "generated/lgb_multiclass_cat.txt", "reference/models/lgb_300_l63.txt",
-    ])
+    @Test(
+        "compiled forest agrees with the reference tree semantics on random rows",
+        arguments: [
+            "generated/xgb_logistic_cat.json", "generated/lgb_binary_cat.txt", "generated/lgb_zero_missing.txt",
+            "generated/skl_gbc.onnx", "generated/lgb_multiclass_cat.txt", "reference/models/lgb_300_l63.txt",
+        ])
     func compiledMatchesReference(_ file: String) throws {
         let forest = try Fixtures.load(Fixtures.path(file))
         var thresholds: [[Double]] = Array(repeating: [], count: forest.featureCount)
@@ -143,8 +146,11 @@ struct ModelValidationTests {
                     n = node.goesLeft(x[node.split!.feature]) ? node.left : node.right
                 }
                 let leaf = tree.nodes[n]
-                if leaf.outputs.isEmpty { expected[tree.output] += leaf.value * tree.weight }
-                else { for e in leaf.outputs { expected[e.output] += e.value * tree.weight } }
+                if leaf.outputs.isEmpty {
+                    expected[tree.output] += leaf.value * tree.weight
+                } else {
+                    for e in leaf.outputs { expected[e.output] += e.value * tree.weight }
+                }
             }
             let margins = forest.predict(row).margins
             for o in 0..<forest.outputCount {

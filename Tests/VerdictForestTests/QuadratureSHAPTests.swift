@@ -88,22 +88,27 @@ struct QuadratureSHAPTests {
         for level in 0..<depth {
             let next = nodes.count + 2
             let leftCover = zeroCoverAt == level ? 0 : cover * 0.6
-            nodes.append(.split(.numeric(feature: level, threshold: 0.5, comparison: .less, missing: .left),
-                                left: next, right: nodes.count + 1, cover: cover))
+            nodes.append(
+                .split(
+                    .numeric(feature: level, threshold: 0.5, comparison: .less, missing: .left),
+                    left: next, right: nodes.count + 1, cover: cover))
             nodes.append(.leaf(Double(level) * 0.1 - 0.3, cover: cover - leftCover))
             cover = leftCover
         }
-        nodes.append(.split(.numeric(feature: 0, threshold: 0.25, comparison: .less, missing: .left),
-                            left: nodes.count + 1, right: nodes.count + 2, cover: cover))
+        nodes.append(
+            .split(
+                .numeric(feature: 0, threshold: 0.25, comparison: .less, missing: .left),
+                left: nodes.count + 1, right: nodes.count + 2, cover: cover))
         nodes.append(.leaf(0.7, cover: cover * 0.3))
         nodes.append(.leaf(-0.4, cover: cover * 0.7))
         return DecisionTree(nodes: nodes)
     }
 
     static func forest(of trees: [DecisionTree], features: Int) throws -> Forest {
-        let info = ModelInfo(format: .lightgbmText, source: "chain", objective: "regression", producer: "test", outputCount: 1,
-                             classLabels: [], featureNames: (0..<features).map { "f\($0)" }, transform: .identity, sigmoidScale: 1,
-                             baseMargins: [0.5], averageTrees: false, arithmetic: .lightgbm, isBinaryClassifier: false, isClassifier: false)
+        let info = ModelInfo(
+            format: .lightgbmText, source: "chain", objective: "regression", producer: "test", outputCount: 1,
+            classLabels: [], featureNames: (0..<features).map { "f\($0)" }, transform: .identity, sigmoidScale: 1,
+            baseMargins: [0.5], averageTrees: false, arithmetic: .lightgbm, isBinaryClassifier: false, isClassifier: false)
         return try Forest(info: info, trees: trees, sha256: "")
     }
 
@@ -129,9 +134,10 @@ struct QuadratureSHAPTests {
 
     @Test("an output with no trees gets its base margin as bias and no contributions, not a crash")
     func outputWithoutTrees() throws {
-        let info = ModelInfo(format: .lightgbmText, source: "chain", objective: "regression", producer: "test", outputCount: 2,
-                             classLabels: [], featureNames: (0..<5).map { "f\($0)" }, transform: .identity, sigmoidScale: 1,
-                             baseMargins: [0.5, 0.25], averageTrees: false, arithmetic: .lightgbm, isBinaryClassifier: false, isClassifier: false)
+        let info = ModelInfo(
+            format: .lightgbmText, source: "chain", objective: "regression", producer: "test", outputCount: 2,
+            classLabels: [], featureNames: (0..<5).map { "f\($0)" }, transform: .identity, sigmoidScale: 1,
+            baseMargins: [0.5, 0.25], averageTrees: false, arithmetic: .lightgbm, isBinaryClassifier: false, isClassifier: false)
         let forest = try Forest(info: info, trees: [Self.chain(depth: 5)], sha256: "")
         let row = [0.1, 0.9, 0.1, 0.9, 0.1]
         let phi = try forest.contributions(row)

@@ -4,9 +4,11 @@ import VerdictHTTP
 
 @Suite("Sidecar admin token and path redaction")
 struct AdminTokenTests {
-    @Test("the Bearer scheme is matched in any case; anything else carries no token", arguments: [
-        ("Bearer abc", "abc"), ("bearer abc", "abc"), ("BEARER   abc ", "abc"), ("  Bearer abc", "abc"),
-    ])
+    @Test(
+        "the Bearer scheme is matched in any case; anything else carries no token",
+        arguments: [
+            ("Bearer abc", "abc"), ("bearer abc", "abc"), ("BEARER   abc ", "abc"), ("  Bearer abc", "abc"),
+        ])
     func bearer(_ header: String, _ token: String) {
         #expect(AdminToken.bearer(header) == token)
     }
@@ -48,12 +50,14 @@ struct AdminTokenTests {
         #expect(!AdminToken.matches("", "abc"))
     }
 
-    @Test("absolute paths lose their directories", arguments: [
-        ("cannot load /srv/models/verdict/1.0.0/model.json: bad", "cannot load model.json: bad"),
-        ("/var/lib/verdict/models holds no model versions", "models holds no model versions"),
-        ("no path here", "no path here"), ("ratio 3/4", "ratio 3/4"),
-        ("cannot read the model card '/a/b/card.json'", "cannot read the model card 'card.json'"),
-    ])
+    @Test(
+        "absolute paths lose their directories",
+        arguments: [
+            ("cannot load /srv/models/verdict/1.0.0/model.json: bad", "cannot load model.json: bad"),
+            ("/var/lib/verdict/models holds no model versions", "models holds no model versions"),
+            ("no path here", "no path here"), ("ratio 3/4", "ratio 3/4"),
+            ("cannot read the model card '/a/b/card.json'", "cannot read the model card 'card.json'"),
+        ])
     func redaction(_ text: String, _ expected: String) {
         #expect(PathRedaction.redact(text) == expected)
     }

@@ -29,18 +29,20 @@ struct KafkaErrorTests {
         #expect(error.code == .fatal)
     }
 
-    @Test("codes map to the categories applications act on", arguments: [
-        (RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, KafkaError.Code.unknownTopic),
-        (RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, .unknownTopic),
-        (RD_KAFKA_RESP_ERR__TRANSPORT, .brokerUnreachable),
-        (RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, .brokerUnreachable),
-        (RD_KAFKA_RESP_ERR__RESOLVE, .brokerUnreachable),
-        (RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED, .authentication),
-        (RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, .authorization),
-        (RD_KAFKA_RESP_ERR__PURGE_QUEUE, .purged),
-        (RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, .messageTooLarge),
-        (RD_KAFKA_RESP_ERR__TIMED_OUT, .timedOut),
-    ])
+    @Test(
+        "codes map to the categories applications act on",
+        arguments: [
+            (RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, KafkaError.Code.unknownTopic),
+            (RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, .unknownTopic),
+            (RD_KAFKA_RESP_ERR__TRANSPORT, .brokerUnreachable),
+            (RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, .brokerUnreachable),
+            (RD_KAFKA_RESP_ERR__RESOLVE, .brokerUnreachable),
+            (RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED, .authentication),
+            (RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, .authorization),
+            (RD_KAFKA_RESP_ERR__PURGE_QUEUE, .purged),
+            (RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, .messageTooLarge),
+            (RD_KAFKA_RESP_ERR__TIMED_OUT, .timedOut),
+        ])
     func categories(_ code: rd_kafka_resp_err_t, expected: KafkaError.Code) {
         #expect(KafkaError(rdkafka: code).code == expected)
     }

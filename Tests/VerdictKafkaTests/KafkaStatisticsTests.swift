@@ -6,16 +6,16 @@ import VerdictKafka
 struct KafkaStatisticsTests {
     // Trimmed from a real librdkafka 2.8 consumer's statistics.
     static let consumerJSON = """
-    {"name":"verdict#consumer-1","client_id":"verdict","type":"consumer","ts":1,"time":2,"msg_cnt":0,"msg_size":0,
-     "brokers":{"127.0.0.1:9092/1":{"name":"127.0.0.1:9092/1","nodeid":1,"state":"UP",
-        "rtt":{"min":100,"max":900,"avg":250,"sum":1000,"cnt":4,"p50":200,"p99":850}},
-        "GroupCoordinator":{"name":"GroupCoordinator","nodeid":-1,"state":"UP","rtt":{"avg":0,"p99":0,"cnt":0}}},
-     "topics":{"transactions":{"topic":"transactions","partitions":{
-        "0":{"partition":0,"consumer_lag":42,"committed_offset":100,"stored_offset":120,"hi_offset":142,"fetchq_cnt":7,"msgq_cnt":0},
-        "1":{"partition":1,"consumer_lag":-1,"committed_offset":-1001,"stored_offset":-1001,"hi_offset":-1,"fetchq_cnt":0,"msgq_cnt":0},
-        "-1":{"partition":-1,"consumer_lag":-1,"committed_offset":-1001,"hi_offset":-1}}}},
-     "cgrp":{"state":"up","join_state":"steady","rebalance_cnt":3,"assignment_size":2}}
-    """
+        {"name":"verdict#consumer-1","client_id":"verdict","type":"consumer","ts":1,"time":2,"msg_cnt":0,"msg_size":0,
+         "brokers":{"127.0.0.1:9092/1":{"name":"127.0.0.1:9092/1","nodeid":1,"state":"UP",
+            "rtt":{"min":100,"max":900,"avg":250,"sum":1000,"cnt":4,"p50":200,"p99":850}},
+            "GroupCoordinator":{"name":"GroupCoordinator","nodeid":-1,"state":"UP","rtt":{"avg":0,"p99":0,"cnt":0}}},
+         "topics":{"transactions":{"topic":"transactions","partitions":{
+            "0":{"partition":0,"consumer_lag":42,"committed_offset":100,"stored_offset":120,"hi_offset":142,"fetchq_cnt":7,"msgq_cnt":0},
+            "1":{"partition":1,"consumer_lag":-1,"committed_offset":-1001,"stored_offset":-1001,"hi_offset":-1,"fetchq_cnt":0,"msgq_cnt":0},
+            "-1":{"partition":-1,"consumer_lag":-1,"committed_offset":-1001,"hi_offset":-1}}}},
+         "cgrp":{"state":"up","join_state":"steady","rebalance_cnt":3,"assignment_size":2}}
+        """
 
     @Test("consumer lag, offsets, rebalances and RTTs are parsed; unknown values are nil")
     func consumer() throws {

@@ -193,9 +193,11 @@ struct MockClusterProduceTests {
         let configuration = KafkaProducerConfiguration(
             client: KafkaClientConfiguration(bootstrapServers: [cluster.bootstrapServers], statisticsInterval: .milliseconds(100))
         )
-        let producer = try KafkaProducer(configuration: configuration, logger: Self.logger, onStatistics: { stats in
-            seen.withLock { $0.append(stats) }
-        }, deliveryReports: { _ in })
+        let producer = try KafkaProducer(
+            configuration: configuration, logger: Self.logger,
+            onStatistics: { stats in
+                seen.withLock { $0.append(stats) }
+            }, deliveryReports: { _ in })
         try send(producer, topic: "stats", ids: 0..<100)
         _ = await producer.flush(timeout: .seconds(5))
         try await Task.sleep(for: .milliseconds(500))

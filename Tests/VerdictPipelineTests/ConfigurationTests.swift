@@ -30,14 +30,16 @@ struct ConfigurationTests {
     @Test("environment variables override keys, lists comma-separated")
     func environmentOverrides() throws {
         let path = try Self.write("kafka:\n  bootstrap_servers: [a:1]\n")
-        let configuration = try VerdictConfiguration.load(path: path, environment: [
-            "VERDICT_KAFKA_BOOTSTRAP_SERVERS": "b:2,c:3",
-            "VERDICT_SIDECAR_PORT": "9200",
-            "VERDICT_PIPELINE_MAX_IN_FLIGHT": "500",
-            "VERDICT_KAFKA_CONSUMER_SESSION_TIMEOUT": "6s",
-            // An optional key without a default (the Kubernetes manifest sets it per pod).
-            "VERDICT_PIPELINE_TRANSACTIONAL_ID": "verdict-pod-0",
-        ])
+        let configuration = try VerdictConfiguration.load(
+            path: path,
+            environment: [
+                "VERDICT_KAFKA_BOOTSTRAP_SERVERS": "b:2,c:3",
+                "VERDICT_SIDECAR_PORT": "9200",
+                "VERDICT_PIPELINE_MAX_IN_FLIGHT": "500",
+                "VERDICT_KAFKA_CONSUMER_SESSION_TIMEOUT": "6s",
+                // An optional key without a default (the Kubernetes manifest sets it per pod).
+                "VERDICT_PIPELINE_TRANSACTIONAL_ID": "verdict-pod-0",
+            ])
         #expect(configuration.pipeline.transactionalID == "verdict-pod-0")
         #expect(configuration.kafka.bootstrapServers == ["b:2", "c:3"])
         #expect(configuration.sidecar.port == 9200)
@@ -58,19 +60,20 @@ struct ConfigurationTests {
 
     @Test("optional keys and free-form maps are accepted")
     func optionalKeys() throws {
-        let path = try Self.write("""
-        kafka:
-          security:
-            protocol: sasl_ssl
-            sasl: {mechanism: SCRAM-SHA-512, username: verdict, password_env: KAFKA_PASSWORD}
-            tls: {ca_file: /etc/ca.pem}
-          consumer:
-            properties: {fetch.max.bytes: "1048576"}
-        model:
-          shadow_path: ../models/challenger
-        pipeline:
-          transactional_id: verdict-0
-        """)
+        let path = try Self.write(
+            """
+            kafka:
+              security:
+                protocol: sasl_ssl
+                sasl: {mechanism: SCRAM-SHA-512, username: verdict, password_env: KAFKA_PASSWORD}
+                tls: {ca_file: /etc/ca.pem}
+              consumer:
+                properties: {fetch.max.bytes: "1048576"}
+            model:
+              shadow_path: ../models/challenger
+            pipeline:
+              transactional_id: verdict-0
+            """)
         let configuration = try VerdictConfiguration.load(path: path, environment: [:])
         #expect(configuration.kafka.security.sasl?.username == "verdict")
         #expect(configuration.kafka.consumer.properties["fetch.max.bytes"] == "1048576")
@@ -89,8 +92,10 @@ struct ConfigurationTests {
 
     @Test("inconsistent values are refused with what to set")
     func checks() throws {
-        for yaml in ["pipeline:\n  guarantee: at_most_once\n", "topics:\n  input: []\n", "sidecar:\n  port: 70000\n",
-                     "kafka:\n  security:\n    protocol: kerberos\n"] {
+        for yaml in [
+            "pipeline:\n  guarantee: at_most_once\n", "topics:\n  input: []\n", "sidecar:\n  port: 70000\n",
+            "kafka:\n  security:\n    protocol: kerberos\n",
+        ] {
             let path = try Self.write(yaml)
             #expect(throws: ConfigurationError.self, "\(yaml)") { try VerdictConfiguration.load(path: path, environment: [:]) }
         }

@@ -33,10 +33,12 @@ struct ModelWatchTests {
             rules: configuration.resolve(configuration.scoring.rules),
             validation: configuration.scoring.validation
         )
-        let metrics = PipelineMetrics(factory: PrometheusMetricsFactory(registry: PrometheusCollectorRegistry()), inputTopics: configuration.topics.input, build: [])
+        let metrics = PipelineMetrics(
+            factory: PrometheusMetricsFactory(registry: PrometheusCollectorRegistry()), inputTopics: configuration.topics.input, build: [])
         let logger = Logger(label: "test")
-        let models = try ModelManager(configuration: configuration, scoring: scoring, pool: nil, metrics: metrics, logger: logger,
-                                      loader: { request throws(ForestError) in try ModelLoader.loadAnyFormat(request) })
+        let models = try ModelManager(
+            configuration: configuration, scoring: scoring, pool: nil, metrics: metrics, logger: logger,
+            loader: { request throws(ForestError) in try ModelLoader.loadAnyFormat(request) })
         #expect(models.hasModel)
         let watcher = ModelWatchService(models: models, logger: logger)
 

@@ -151,13 +151,14 @@ struct PANLeakPropertyTests {
         let registry = PrometheusCollectorRegistry()
         let metrics = PipelineMetrics(factory: PrometheusMetricsFactory(registry: registry), inputTopics: configuration.topics.input, build: [])
         let logFile = FileManager.default.temporaryDirectory.appendingPathComponent("verdict-pan-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let handle = try FileHandle(forWritingTo: logFile)
         let capture = Capture()
         let jsonLogger = Logger(label: "verdict") { JSONLogHandler(label: $0, level: .trace, output: JSONLogHandler.Output(handle)) }
         let textLogger = Logger(label: "verdict") { _ in MaskingLogHandler(CaptureHandler(capture: capture)) }
-        let models = try ModelManager(configuration: configuration, scoring: scoring, pool: nil, metrics: metrics, logger: jsonLogger,
-                                      loader: { request throws(ForestError) in try ModelLoader.loadAnyFormat(request) })
+        let models = try ModelManager(
+            configuration: configuration, scoring: scoring, pool: nil, metrics: metrics, logger: jsonLogger,
+            loader: { request throws(ForestError) in try ModelLoader.loadAnyFormat(request) })
         #expect(models.hasModel)
         let processor = ScoringProcessor(models: models, decisionsTopic: "decisions", deadLetterTopic: "dlq", metrics: metrics)
 
@@ -181,7 +182,8 @@ struct PANLeakPropertyTests {
             if offset % 10 == 0 {
                 let pan = Self.written(&rng, json: false)
                 for logger in [jsonLogger, textLogger] {
-                    logger.error("refused \(pan)", metadata: ["detail": "\(pan)", "list": [.string(pan)], "error": .stringConvertible(HostileError(description: pan))])
+                    logger.error(
+                        "refused \(pan)", metadata: ["detail": "\(pan)", "list": [.string(pan)], "error": .stringConvertible(HostileError(description: pan))])
                 }
             }
         }
@@ -196,7 +198,9 @@ struct PANLeakPropertyTests {
         var deadLetters = 0
         for output in outputs {
             if output.topic == "decisions" { decisions += 1 } else { deadLetters += 1 }
-            for (what, bytes) in [("value", output.value ?? []), ("key", output.key ?? [])] + output.headers.map({ ("header \($0.name)", Array($0.name.utf8) + [0x20] + ($0.value ?? [])) }) {
+            for (what, bytes) in [("value", output.value ?? []), ("key", output.key ?? [])]
+                + output.headers.map({ ("header \($0.name)", Array($0.name.utf8) + [0x20] + ($0.value ?? [])) })
+            {
                 if let pan = Self.leakedPAN(bytes) {
                     Issue.record("\(output.topic) \(what) holds \(pan): \(String(decoding: bytes.prefix(400), as: UTF8.self))")
                 }
@@ -222,10 +226,12 @@ struct PANLeakPropertyTests {
         for line in series { #expect(Self.leakedPAN(Array(line.utf8)) == nil, "\(line)") }
     }
 
-    @Test("identifiers carrying a card number are dead-lettered PAN_NOT_ALLOWED; UUIDs are not", arguments: [
-        ("transaction_id", "4111111111111111"), ("transaction_id", "ord-378282246310005"), ("card_id", "tok_5555555555554444"),
-        ("merchant_id", "m-4111-1111-1111-1111"), ("transaction_id", "x.3782.822463.10005"), ("card_id", "tok_12345678903555555555554444"),
-    ])
+    @Test(
+        "identifiers carrying a card number are dead-lettered PAN_NOT_ALLOWED; UUIDs are not",
+        arguments: [
+            ("transaction_id", "4111111111111111"), ("transaction_id", "ord-378282246310005"), ("card_id", "tok_5555555555554444"),
+            ("merchant_id", "m-4111-1111-1111-1111"), ("transaction_id", "x.3782.822463.10005"), ("card_id", "tok_12345678903555555555554444"),
+        ])
     func identifiers(_ field: String, _ id: String) throws {
         let validator = EventValidator(configuration: ValidationConfiguration())
         let now = Date().timeIntervalSince1970

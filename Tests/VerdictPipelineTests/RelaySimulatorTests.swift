@@ -123,8 +123,9 @@ struct RelaySimulatorTests {
             let accepted = state.accept(batch, outputs: outputs)
             trace.append("poll \(batch.map { World.key($0.topicPartition, $0.offset) }) sends \(accepted.sends.map(\.id)) rewound \(accepted.rewound)")
             for (message, _) in zip(batch, outputs) where !assigned.contains(message.topicPartition) {
-                #expect(!accepted.sends.contains { String(decoding: $0.record.key!, as: UTF8.self) == World.key(message.topicPartition, message.offset) },
-                        "a record of an unassigned partition was tracked")
+                #expect(
+                    !accepted.sends.contains { String(decoding: $0.record.key!, as: UTF8.self) == World.key(message.topicPartition, message.offset) },
+                    "a record of an unassigned partition was tracked")
             }
             for (id, record) in accepted.sends { send(id, record) }
             if state.inFlight >= RelaySimulatorTests.policy.maxInFlight { paused = true }
@@ -163,8 +164,10 @@ struct RelaySimulatorTests {
                 let partition = stored.topicPartition
                 #expect(assigned.contains(partition), "an offset was stored for unassigned \(partition)")
                 for offset in log.offsets[partition]! where offset < stored.offset {
-                    #expect(acknowledged.contains(World.key(partition, offset)),
-                            "seed \(seed): stored \(stored.offset) for \(partition) past unacknowledged offset \(offset)\n\(trace.suffix(40).joined(separator: "\n"))")
+                    #expect(
+                        acknowledged.contains(World.key(partition, offset)),
+                        "seed \(seed): stored \(stored.offset) for \(partition) past unacknowledged offset \(offset)\n\(trace.suffix(40).joined(separator: "\n"))"
+                    )
                 }
                 self.stored[partition] = stored.offset
                 trace.append("store \(partition) \(stored.offset)")
@@ -323,8 +326,10 @@ struct RelaySimulatorTests {
         var state = RelayState(policy: Self.policy)
         state.assigned(Self.partitions)
         let out = KafkaProducerRecord(topic: "decisions", value: [])
-        let batch = [KafkaMessage(topic: "in", partition: 0, offset: 0, value: []), KafkaMessage(topic: "in", partition: 1, offset: 0, value: []),
-                     KafkaMessage(topic: "in", partition: 0, offset: 1, value: [])]
+        let batch = [
+            KafkaMessage(topic: "in", partition: 0, offset: 0, value: []), KafkaMessage(topic: "in", partition: 1, offset: 0, value: []),
+            KafkaMessage(topic: "in", partition: 0, offset: 1, value: []),
+        ]
         let accepted = state.accept(batch, outputs: [out, out, out])
         let action = state.failed(accepted.sends[0].id, kind: .permanent, error: "Broker: Topic authorization failed", now: 10)
         guard case .hold(let partition, let hold) = action else { Issue.record("not held: \(action)"); return }
@@ -344,11 +349,13 @@ struct RelaySimulatorTests {
         #expect(state.health(now: 100).healthy && state.heldPartitions.isEmpty)
     }
 
-    @Test("errors are classified: outages retry, refusals hold, fatal stops", arguments: [
-        (KafkaError.Code.messageTimedOut, RelayState.FailureKind.retriable), (.brokerUnreachable, .retriable), (.timedOut, .retriable),
-        (.purged, .retriable), (.authorization, .permanent), (.unknownTopic, .permanent), (.messageTooLarge, .permanent),
-        (.fatal, .fatal), (.queueFull, .queueFull),
-    ])
+    @Test(
+        "errors are classified: outages retry, refusals hold, fatal stops",
+        arguments: [
+            (KafkaError.Code.messageTimedOut, RelayState.FailureKind.retriable), (.brokerUnreachable, .retriable), (.timedOut, .retriable),
+            (.purged, .retriable), (.authorization, .permanent), (.unknownTopic, .permanent), (.messageTooLarge, .permanent),
+            (.fatal, .fatal), (.queueFull, .queueFull),
+        ])
     func classification(_ code: KafkaError.Code, _ kind: RelayState.FailureKind) {
         #expect(RelayState.classify(KafkaError(code: code, message: "x")) == kind)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VerdictScoring
 import VerdictKafka
 import VerdictPipeline
 
@@ -11,13 +12,15 @@ struct StreamTallyTests {
 
     static func decision(_ offset: Int64, id: String, decision: String = "APPROVE", at ms: Int64, version: String = "1.0.0") -> KafkaMessage {
         let json = """
-        {"schema_version":1,"transaction_id":"\(id)","card_id":"c","decision":"\(decision)","risk_score":0.1,"risk_level":"LOW","reasons":[],"rule_hits":[],"model":{"name":"m","version":"\(version)","sha256":"x"},"policy_version":"p","event_time":"2026-11-23T00:00:00Z","decided_at":"2026-11-23T00:00:00Z","processing_ms":0.5,"source":{"topic":"in","partition":0,"offset":\(offset)},"degraded":false}
-        """
+            {"schema_version":1,"transaction_id":"\(id)","card_id":"c","decision":"\(decision)","risk_score":0.1,"risk_level":"LOW","reasons":[],"rule_hits":[],"model":{"name":"m","version":"\(version)","sha256":"x"},"policy_version":"p","event_time":"2026-11-23T00:00:00Z","decided_at":"2026-11-23T00:00:00Z","processing_ms":0.5,"source":{"topic":"in","partition":0,"offset":\(offset)},"degraded":false}
+            """
         return KafkaMessage(topic: "out", partition: 0, offset: offset, value: Array(json.utf8), timestamp: KafkaTimestamp(milliseconds: ms, kind: .createTime))
     }
 
     static func deadLetter(_ offset: Int64, at ms: Int64) -> KafkaMessage {
-        let json = #"{"schema_version":1,"reasons":[{"code":"INVALID_JSON","field":"","message":"bad"}],"source":{"topic":"in","partition":0,"offset":"# + "\(offset)" + #"},"received_at":"x","dead_lettered_at":"x","original_encoding":"utf8","original":"{"}"#
+        let json =
+            #"{"schema_version":1,"reasons":[{"code":"INVALID_JSON","field":"","message":"bad"}],"source":{"topic":"in","partition":0,"offset":"# + "\(offset)"
+            + #"},"received_at":"x","dead_lettered_at":"x","original_encoding":"utf8","original":"{"}"#
         return KafkaMessage(topic: "dlq", partition: 0, offset: offset, value: Array(json.utf8), timestamp: KafkaTimestamp(milliseconds: ms, kind: .createTime))
     }
 

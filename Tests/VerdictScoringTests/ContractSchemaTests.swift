@@ -46,7 +46,7 @@ struct ContractSchemaTests {
                 #expect(SchemaCheck.valid(try JSONSerialization.jsonObject(with: Data(bytes)), Self.decisionSchema), "decision violates the schema")
             case .deadLetter:
                 if let object, !SchemaCheck.valid(object, Self.eventSchema) { continue }
-                // Schema-valid but rejected: only for rules the schema cannot state (currency list, time window).
+            // Schema-valid but rejected: only for rules the schema cannot state (currency list, time window).
             }
         }
     }

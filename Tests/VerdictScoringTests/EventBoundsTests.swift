@@ -16,10 +16,12 @@ struct EventBoundsTests {
         return validator.validate(UnsafeRawBufferPointer(rebasing: buffer[0..<bytes.count]), now: ScoringFixtures.now)
     }
 
-    @Test("a record that ends right after a member's colon is INVALID_JSON", arguments: [
-        #"{"amount":"#, #"{"amount": "#, #"{"card_id":"#, #"{"is_new_recipient":"#, #"{"unknown":"#, #"{"amount":1,"x":"#,
-        #"{"amount":-"#, #"{"amount":1e"#, #"{"card_id":"abc"#, #"{"card_id":"\u00"#, #"{"a":[1,"#, #"{"a":{"b":"#,
-    ])
+    @Test(
+        "a record that ends right after a member's colon is INVALID_JSON",
+        arguments: [
+            #"{"amount":"#, #"{"amount": "#, #"{"card_id":"#, #"{"is_new_recipient":"#, #"{"unknown":"#, #"{"amount":1,"x":"#,
+            #"{"amount":-"#, #"{"amount":1e"#, #"{"card_id":"abc"#, #"{"card_id":"\u00"#, #"{"a":[1,"#, #"{"a":{"b":"#,
+        ])
     func endsAfterColon(_ text: String) {
         #expect(ScoringFixtures.codes(validateExact(Array(text.utf8))) == ["INVALID_JSON"])
     }
@@ -54,9 +56,11 @@ struct EventBoundsTests {
         #expect(issues.first?.field == "/k4321")
     }
 
-    @Test("unknown members spelt with and without escapes are the same member", arguments: [
-        (#"x"#, #"\u0078"#), (#"\u0078"#, #"x"#), (#"\u0078"#, #"\u0078"#), (#"ab"#, #"a\u0062"#),
-    ])
+    @Test(
+        "unknown members spelt with and without escapes are the same member",
+        arguments: [
+            (#"x"#, #"\u0078"#), (#"\u0078"#, #"x"#), (#"\u0078"#, #"\u0078"#), (#"ab"#, #"a\u0062"#),
+        ])
     func escapedDuplicates(_ first: String, _ second: String) {
         let text = Self.keys(["other", first, "more", second])
         #expect(ScoringFixtures.codes(ScoringFixtures.validate(text)) == ["DUPLICATE_KEY"])
@@ -64,11 +68,13 @@ struct EventBoundsTests {
 
     // MARK: Masking
 
-    @Test("the masker finds card numbers however they are written", arguments: [
-        "4111111111111111", "4111 1111 1111 1111", "4111  1111  1111  1111", "4111-1111-1111-1111", "4111.1111.1111.1111",
-        #"4111\u00311111\u003111111111"#, #"411111\u0020\u00201111111111"#, "99994111111111111111", "4111111111111111378282246310005",
-        "12345678901234567890123 4111111111111111 0", "5555555555554444-4111111111111111",
-    ])
+    @Test(
+        "the masker finds card numbers however they are written",
+        arguments: [
+            "4111111111111111", "4111 1111 1111 1111", "4111  1111  1111  1111", "4111-1111-1111-1111", "4111.1111.1111.1111",
+            #"4111\u00311111\u003111111111"#, #"411111\u0020\u00201111111111"#, "99994111111111111111", "4111111111111111378282246310005",
+            "12345678901234567890123 4111111111111111 0", "5555555555554444-4111111111111111",
+        ])
     func masker(_ text: String) {
         var bytes = Array("x=\(text);".utf8)
         #expect(PANMasking.maskAll(&bytes) >= 1)

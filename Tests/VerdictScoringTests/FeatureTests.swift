@@ -55,22 +55,26 @@ struct FeatureTests {
         }
     }
 
-    @Test("invalid definitions are refused with the feature's name", arguments: [
-        FeatureDefinition(name: "a", field: "colour"),
-        FeatureDefinition(name: "b", derive: "moon_phase"),
-        FeatureDefinition(name: "c", field: "amount", derive: "hour_of_day"),
-        FeatureDefinition(name: "d", lookup: .init(field: "merchant_category", table: ["54": 1])),
-        FeatureDefinition(name: "e", lookup: .init(field: "card_id", table: [:])),
-    ])
+    @Test(
+        "invalid definitions are refused with the feature's name",
+        arguments: [
+            FeatureDefinition(name: "a", field: "colour"),
+            FeatureDefinition(name: "b", derive: "moon_phase"),
+            FeatureDefinition(name: "c", field: "amount", derive: "hour_of_day"),
+            FeatureDefinition(name: "d", lookup: .init(field: "merchant_category", table: ["54": 1])),
+            FeatureDefinition(name: "e", lookup: .init(field: "card_id", table: [:])),
+        ])
     func invalid(_ definition: FeatureDefinition) {
         #expect { try FeaturePlan(configuration: FeatureConfiguration(features: [definition])) } throws: { error in
             "\(error)".contains("'\(definition.name)'")
         }
     }
 
-    @Test("day of week and hour are computed in UTC across the epoch boundary", arguments: [
-        ("1970-01-01T00:00:00Z", 3, 0), ("1969-12-31T23:00:00Z", 2, 23), ("2026-11-23T23:59:59Z", 0, 23),
-    ])
+    @Test(
+        "day of week and hour are computed in UTC across the epoch boundary",
+        arguments: [
+            ("1970-01-01T00:00:00Z", 3, 0), ("1969-12-31T23:00:00Z", 2, 23), ("2026-11-23T23:59:59Z", 0, 23),
+        ])
     func calendar(_ time: String, _ day: Int, _ hour: Int) {
         let t = Timestamps.parse(time)!
         #expect(FeaturePlan.dayOfWeek(t) == day)

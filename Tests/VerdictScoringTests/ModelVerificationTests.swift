@@ -123,10 +123,12 @@ struct ModelCardTamperingTests {
             try Data(String(repeating: "[", count: 300_000).utf8).write(to: model)
         }
         let parsed = Mutex(0)
-        let repository = ModelRepository(path: directory.path, loader: { request throws(ForestError) in
-            parsed.withLock { $0 += 1 }
-            return try ModelLoader.loadAnyFormat(request)
-        })
+        let repository = ModelRepository(
+            path: directory.path,
+            loader: { request throws(ForestError) in
+                parsed.withLock { $0 += 1 }
+                return try ModelLoader.loadAnyFormat(request)
+            })
         #expect { _ = try repository.load(features: try ScoringFixtures.features()) } throws: { error in
             let message = (error as? ScoringError)?.message ?? ""
             return message.contains("does not match the card") && message.contains("not parsed") && !message.contains(directory.path)

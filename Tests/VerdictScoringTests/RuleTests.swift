@@ -13,9 +13,12 @@ struct RuleTests {
         return Array(text.utf8).withUnsafeBytes { engine.decide(event, record: $0, score: score) }
     }
 
-    @Test("score thresholds: approve below review_at, review below decline_at, decline above", arguments: [
-        (0.0, Verdict.approve, RiskLevel.low), (0.2999, .approve, .low), (0.3, .review, .medium), (0.7999, .review, .medium), (0.8, .decline, .high), (1.0, .decline, .high),
-    ])
+    @Test(
+        "score thresholds: approve below review_at, review below decline_at, decline above",
+        arguments: [
+            (0.0, Verdict.approve, RiskLevel.low), (0.2999, .approve, .low), (0.3, .review, .medium), (0.7999, .review, .medium), (0.8, .decline, .high),
+            (1.0, .decline, .high),
+        ])
     func thresholds(score: Double, decision: Verdict, level: RiskLevel) throws {
         let outcome = try decide(ScoringFixtures.baseEvent, score: score)
         #expect(outcome.decision == decision)
@@ -23,16 +26,18 @@ struct RuleTests {
         #expect(outcome.ruleHits.isEmpty)
     }
 
-    @Test("each indicator fires on its condition", arguments: [
-        ("HIGH_AMOUNT", ["amount": 501]),
-        ("FOREIGN", ["merchant_country": "FR", "card_country": "US"]),
-        ("LATE_NIGHT", ["event_time": "2026-11-23T04:59:00Z"]),
-        ("NEW_CARD", ["card_age_days": 29]),
-        ("VELOCITY", ["transactions_last_24h": 11]),
-        ("NEW_RECIPIENT_HIGH_AMOUNT", ["is_new_recipient": true, "amount": 201]),
-        ("HIGH_RISK_COUNTRY", ["country_risk_score": 0.71]),
-        ("HIGH_RISK_MCC", ["merchant_category": "7995"]),
-    ] as [(String, [String: any Sendable])])
+    @Test(
+        "each indicator fires on its condition",
+        arguments: [
+            ("HIGH_AMOUNT", ["amount": 501]),
+            ("FOREIGN", ["merchant_country": "FR", "card_country": "US"]),
+            ("LATE_NIGHT", ["event_time": "2026-11-23T04:59:00Z"]),
+            ("NEW_CARD", ["card_age_days": 29]),
+            ("VELOCITY", ["transactions_last_24h": 11]),
+            ("NEW_RECIPIENT_HIGH_AMOUNT", ["is_new_recipient": true, "amount": 201]),
+            ("HIGH_RISK_COUNTRY", ["country_risk_score": 0.71]),
+            ("HIGH_RISK_MCC", ["merchant_category": "7995"]),
+        ] as [(String, [String: any Sendable])])
     func indicators(code: String, fields: [String: any Sendable]) throws {
         let text = ScoringFixtures.event { for (k, v) in fields { $0[k] = v } }
         let outcome = try decide(text, score: 0.01)
@@ -51,7 +56,9 @@ struct RuleTests {
 
     @Test("three indicators escalate to REVIEW, five to DECLINE")
     func escalations() throws {
-        let three = ScoringFixtures.event { $0["amount"] = 600; $0["card_age_days"] = 2; $0["transactions_last_24h"] = 20 }
+        let three = ScoringFixtures.event {
+            $0["amount"] = 600; $0["card_age_days"] = 2; $0["transactions_last_24h"] = 20
+        }
         let outcome3 = try decide(three, score: 0.01)
         #expect(outcome3.decision == .review)
         #expect(outcome3.riskLevel == .medium)
@@ -134,7 +141,8 @@ struct RuleDefaultTests {
 
     @Test("an indicator entry that sets only its action keeps its default codes, threshold and hours")
     func partialIndicators() throws {
-        let rules = try Self.rules("""
+        let rules = try Self.rules(
+            """
             indicators:
               high_risk_mcc: {action: review}
               high_amount: {action: decline}

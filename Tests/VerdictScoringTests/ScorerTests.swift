@@ -7,8 +7,9 @@ import VerdictSynthetic
 @Suite("Scorer")
 struct ScorerTests {
     static func scorer(model: ScoringModel? = nil, shadow: ScoringModel? = nil, noModel: Bool = false) throws -> Scorer {
-        try Scorer(validation: ValidationConfiguration(), rules: try ScoringFixtures.rules(),
-                   model: noModel ? nil : (model ?? ScoringFixtures.defaultModel()), shadow: shadow, pool: nil)
+        try Scorer(
+            validation: ValidationConfiguration(), rules: try ScoringFixtures.rules(),
+            model: noModel ? nil : (model ?? ScoringFixtures.defaultModel()), shadow: shadow, pool: nil)
     }
 
     /// Events from the generator, stamped in the hour before the fixed clock.
@@ -101,8 +102,10 @@ struct ScorerTests {
     func randomValid(seed: Int) throws {
         var inputs = Self.events(seed: UInt64(1000 + seed), count: 200)
         var rng = SystemRandomNumberGenerator()
-        let optional = ["amount_usd", "merchant_id", "merchant_category", "merchant_country", "card_country", "channel", "card_age_days",
-                        "transactions_last_24h", "avg_transaction_amount", "country_risk_score", "is_new_recipient", "latitude", "longitude", "device_id"]
+        let optional = [
+            "amount_usd", "merchant_id", "merchant_category", "merchant_country", "card_country", "channel", "card_age_days",
+            "transactions_last_24h", "avg_transaction_amount", "country_risk_score", "is_new_recipient", "latitude", "longitude", "device_id",
+        ]
         for index in inputs.indices {
             var object = try Self.json(inputs[index].value!)
             for key in optional where Bool.random(using: &rng) { object[key] = nil }
@@ -130,7 +133,9 @@ struct ScorerTests {
             #"{"card_number":"5500005555555559","oops":"#,
             String(ScoringFixtures.baseEvent.dropLast()) + #","card_number":"378282246310005","amount":-1}"#,
         ]
-        let inputs = records.enumerated().map { ScoringInput(value: Array($1.utf8), source: EventSource(topic: "t", partition: 0, offset: Int64($0)), receivedAt: ScoringFixtures.now) }
+        let inputs = records.enumerated().map {
+            ScoringInput(value: Array($1.utf8), source: EventSource(topic: "t", partition: 0, offset: Int64($0)), receivedAt: ScoringFixtures.now)
+        }
         let outcomes = try Self.scorer().score(inputs, asOf: ScoringFixtures.now)
         for outcome in outcomes {
             let bytes: [UInt8]

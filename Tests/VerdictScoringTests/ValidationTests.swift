@@ -17,10 +17,14 @@ struct ValidationTests {
 
     @Test("amount_usd is converted with the configured rate when absent, taken as sent when present")
     func conversion() {
-        let eur = ScoringFixtures.event { $0["currency"] = "EUR"; $0["amount"] = 100 }
+        let eur = ScoringFixtures.event {
+            $0["currency"] = "EUR"; $0["amount"] = 100
+        }
         guard case .valid(let converted) = ScoringFixtures.validate(eur) else { Issue.record("rejected"); return }
         #expect(abs(converted.resolvedAmountUSD! - 108) < 1e-9)
-        let sent = ScoringFixtures.event { $0["currency"] = "EUR"; $0["amount"] = 100; $0["amount_usd"] = 110.5 }
+        let sent = ScoringFixtures.event {
+            $0["currency"] = "EUR"; $0["amount"] = 100; $0["amount_usd"] = 110.5
+        }
         guard case .valid(let explicit) = ScoringFixtures.validate(sent) else { Issue.record("rejected"); return }
         #expect(explicit.resolvedAmountUSD == 110.5)
     }
@@ -31,7 +35,9 @@ struct ValidationTests {
         configuration.currencies["XAU"] = .some(nil)
         let event = ScoringFixtures.event { $0["currency"] = "XAU" }
         #expect(ScoringFixtures.codes(ScoringFixtures.validate(event, configuration: configuration)) == ["NO_EXCHANGE_RATE"])
-        let withUSD = ScoringFixtures.event { $0["currency"] = "XAU"; $0["amount_usd"] = 2000 }
+        let withUSD = ScoringFixtures.event {
+            $0["currency"] = "XAU"; $0["amount_usd"] = 2000
+        }
         #expect(ScoringFixtures.codes(ScoringFixtures.validate(withUSD, configuration: configuration)).isEmpty)
     }
 
@@ -46,7 +52,9 @@ struct ValidationTests {
 
     @Test("every problem is listed, each with its member")
     func allProblems() {
-        let text = ScoringFixtures.event { $0["amount"] = -1; $0["currency"] = "ZZZ"; $0["latitude"] = 100; $0["channel"] = "fax"; $0.removeValue(forKey: "card_id") }
+        let text = ScoringFixtures.event {
+            $0["amount"] = -1; $0["currency"] = "ZZZ"; $0["latitude"] = 100; $0["channel"] = "fax"; $0.removeValue(forKey: "card_id")
+        }
         guard case .invalid(let issues, _) = ScoringFixtures.validate(text) else { Issue.record("accepted"); return }
         let byField = Dictionary(grouping: issues, by: \.field).mapValues { Set($0.map(\.code)) }
         #expect(byField["/amount"] == [.outOfRange])
@@ -75,7 +83,8 @@ struct ValidationTests {
 
     @Test("escaped strings are validated by their decoded value")
     func escapes() {
-        let text = #"{"schema_version":1,"transaction_id":"tx\u005f1","event_time":"2026-11-23T12:00:00Z","card_id":"card\u00e9","amount":1,"currency":"\u0055SD"}"#
+        let text =
+            #"{"schema_version":1,"transaction_id":"tx\u005f1","event_time":"2026-11-23T12:00:00Z","card_id":"card\u00e9","amount":1,"currency":"\u0055SD"}"#
         guard case .valid(let event) = ScoringFixtures.validate(text) else { Issue.record("rejected"); return }
         Array(text.utf8).withUnsafeBytes { bytes in
             #expect(event.transactionID?.string(in: bytes) == "tx_1")
@@ -92,11 +101,13 @@ struct ValidationTests {
         #expect(Timestamps.rfc3339(Timestamps.parse("1999-12-31T23:59:59.999Z")!) == "1999-12-31T23:59:59.999Z")
     }
 
-    @Test("numbers parse exactly", arguments: [
-        "12.5", "0.1", "1e3", "-0.0", "0", "-7", "123456789.987654321", "4.9e-324", "1.7976931348623157e308",
-        "2.2250738585072014e-308", "9007199254740993", "12345678901234567890123", "0.000000000000000000000000001234",
-        "1E+2", "1e-2", "99999999999999999999e-20", "3.14159265358979323846264338327950288",
-    ])
+    @Test(
+        "numbers parse exactly",
+        arguments: [
+            "12.5", "0.1", "1e3", "-0.0", "0", "-7", "123456789.987654321", "4.9e-324", "1.7976931348623157e308",
+            "2.2250738585072014e-308", "9007199254740993", "12345678901234567890123", "0.000000000000000000000000001234",
+            "1E+2", "1e-2", "99999999999999999999e-20", "3.14159265358979323846264338327950288",
+        ])
     func numbers(_ text: String) {
         Array(text.utf8).withUnsafeBufferPointer { bytes in
             let parsed = FastNumber.parse(bytes.baseAddress!, count: bytes.count, from: 0)

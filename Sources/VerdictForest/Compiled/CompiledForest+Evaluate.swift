@@ -21,7 +21,6 @@ extension CompiledForest {
     @inline(__always)
     func value(_ feature: Int, in row: UnsafePointer<Int64>) -> Double {
         let high = row[feature]
-        let low = row[featureCount + feature]
         return high == Self.nanAboveKey ? .nan : Self.value(ofKey: high)
     }
 
@@ -85,8 +84,10 @@ extension CompiledForest {
     }
 
     @inline(__always)
-    private func sumTrees<Op: SplitOperator>(_ op: Op.Type, row: UnsafePointer<Int64>, margins: UnsafeMutablePointer<Double>,
-                                             nodes: UnsafePointer<Node>, trees: UnsafeBufferPointer<Tree>) {
+    private func sumTrees<Op: SplitOperator>(
+        _ op: Op.Type, row: UnsafePointer<Int64>, margins: UnsafeMutablePointer<Double>,
+        nodes: UnsafePointer<Node>, trees: UnsafeBufferPointer<Tree>
+    ) {
         if float32Sum {
             if outputCount == 1 {
                 var sum = Float(margins[0])
@@ -138,8 +139,10 @@ extension CompiledForest {
     }
 
     @inline(__always)
-    private func sumBlock<Op: SplitOperator>(_ op: Op.Type, rows: UnsafePointer<Int64>, rowCount: Int, margins: UnsafeMutablePointer<Double>,
-                                             nodes: UnsafePointer<Node>, trees: UnsafeBufferPointer<Tree>) {
+    private func sumBlock<Op: SplitOperator>(
+        _ op: Op.Type, rows: UnsafePointer<Int64>, rowCount: Int, margins: UnsafeMutablePointer<Double>,
+        nodes: UnsafePointer<Node>, trees: UnsafeBufferPointer<Tree>
+    ) {
         let width = preparedWidth
         let k = outputCount
         let groups = rowCount / 8

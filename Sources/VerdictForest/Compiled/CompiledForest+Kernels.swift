@@ -36,8 +36,10 @@ extension CompiledForest {
             i4 = step(op, i4, row, nodes); i5 = step(op, i5, row, nodes)
             i6 = step(op, i6, row, nodes); i7 = step(op, i7, row, nodes)
         }
-        return (nodes[i0].leafValue, nodes[i1].leafValue, nodes[i2].leafValue, nodes[i3].leafValue,
-                nodes[i4].leafValue, nodes[i5].leafValue, nodes[i6].leafValue, nodes[i7].leafValue)
+        return (
+            nodes[i0].leafValue, nodes[i1].leafValue, nodes[i2].leafValue, nodes[i3].leafValue,
+            nodes[i4].leafValue, nodes[i5].leafValue, nodes[i6].leafValue, nodes[i7].leafValue
+        )
     }
 
     /// Walks one tree for eight rows at once (rows `width` apart); returns the eight leaf values.
@@ -54,15 +56,19 @@ extension CompiledForest {
             i4 = step(op, i4, r4, nodes); i5 = step(op, i5, r5, nodes)
             i6 = step(op, i6, r6, nodes); i7 = step(op, i7, r7, nodes)
         }
-        return (nodes[i0].leafValue, nodes[i1].leafValue, nodes[i2].leafValue, nodes[i3].leafValue,
-                nodes[i4].leafValue, nodes[i5].leafValue, nodes[i6].leafValue, nodes[i7].leafValue)
+        return (
+            nodes[i0].leafValue, nodes[i1].leafValue, nodes[i2].leafValue, nodes[i3].leafValue,
+            nodes[i4].leafValue, nodes[i5].leafValue, nodes[i6].leafValue, nodes[i7].leafValue
+        )
     }
 
     /// Calls `body(tree, leafValue)` for every tree, in tree order, for one prepared row. Fast trees
     /// are walked eight at a time; trees with special nodes take the checked walk.
     @inline(__always)
-    func forEachLeaf<Op: SplitOperator>(_ op: Op.Type, row: UnsafePointer<Int64>, nodes: UnsafePointer<Node>,
-                                        trees: UnsafeBufferPointer<Tree>, _ body: (Int, Double) -> Void) {
+    func forEachLeaf<Op: SplitOperator>(
+        _ op: Op.Type, row: UnsafePointer<Int64>, nodes: UnsafePointer<Node>,
+        trees: UnsafeBufferPointer<Tree>, _ body: (Int, Double) -> Void
+    ) {
         let count = trees.count
         let roots = trees.baseAddress!
         var t = 0

@@ -41,11 +41,13 @@ public final class ForestWorkerPool: @unchecked Sendable {
         for _ in 1..<wanted {
             var thread = pthread_t()
             let context = Unmanaged.passRetained(self).toOpaque()
-            pthread_create(&thread, nil, { raw in
-                let pool = Unmanaged<ForestWorkerPool>.fromOpaque(raw!).takeRetainedValue()
-                pool.workerLoop()
-                return nil
-            }, context)
+            pthread_create(
+                &thread, nil,
+                { raw in
+                    let pool = Unmanaged<ForestWorkerPool>.fromOpaque(raw!).takeRetainedValue()
+                    pool.workerLoop()
+                    return nil
+                }, context)
             self.threads.append(thread)
         }
     }

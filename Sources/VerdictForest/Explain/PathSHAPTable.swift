@@ -81,11 +81,12 @@ final class PathSHAPTable: Sendable {
             }
             let d = distinct.count
             guard d <= Self.maxDistinctFeatures else { return nil }
-            leaves.append(Leaf(
-                value: value[node],
-                featureStart: Int32(features.count), featureCount: Int32(d),
-                constraintStart: Int32(constraints.count), constraintCount: Int32(path.count)
-            ))
+            leaves.append(
+                Leaf(
+                    value: value[node],
+                    featureStart: Int32(features.count), featureCount: Int32(d),
+                    constraintStart: Int32(constraints.count), constraintCount: Int32(path.count)
+                ))
             features += distinct.map { Int32($0) }
             zeros += zero
             constraints += path.map { Constraint(node: Int32($0.node), left: $0.left, slot: Int32(slotOf[$0.feature]!)) }
@@ -118,25 +119,26 @@ final class PathSHAPTable: Sendable {
                 constraints.withUnsafeBufferPointer { constraints in
                     leaves.withUnsafeBufferPointer { leaves in
                         coefficients.withUnsafeBufferPointer { coefficients in
-                        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * (Self.maxDistinctFeatures + 2)) { scratch in
-                            let all = scratch.baseAddress!
-                            for leaf in leaves {
-                                let d = Int(leaf.featureCount)
-                                guard d > 0 else { continue }
-                                var satisfied = (1 << d) - 1
-                                let c0 = Int(leaf.constraintStart)
-                                for c in c0..<(c0 + Int(leaf.constraintCount)) {
-                                    let constraint = constraints[c]
-                                    // Branch-free: which side a row takes is unpredictable.
-                                    let missed = Int(truncatingIfNeeded: goesLeft[Int(constraint.node)] != constraint.left ? UInt8(1) : 0)
-                                    satisfied &= ~(missed << Int(constraint.slot))
+                            withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * (Self.maxDistinctFeatures + 2)) { scratch in
+                                let all = scratch.baseAddress!
+                                for leaf in leaves {
+                                    let d = Int(leaf.featureCount)
+                                    guard d > 0 else { continue }
+                                    var satisfied = (1 << d) - 1
+                                    let c0 = Int(leaf.constraintStart)
+                                    for c in c0..<(c0 + Int(leaf.constraintCount)) {
+                                        let constraint = constraints[c]
+                                        // Branch-free: which side a row takes is unpredictable.
+                                        let missed = Int(truncatingIfNeeded: goesLeft[Int(constraint.node)] != constraint.left ? UInt8(1) : 0)
+                                        satisfied &= ~(missed << Int(constraint.slot))
+                                    }
+                                    contribute(
+                                        leaf, satisfied: satisfied, features: features.baseAddress! + Int(leaf.featureStart),
+                                        zeros: zeros.baseAddress! + Int(leaf.featureStart),
+                                        c: coefficients.baseAddress! + Int(leaf.featureCount) * coefficientStride,
+                                        all: all, phi: phi)
                                 }
-                                contribute(leaf, satisfied: satisfied, features: features.baseAddress! + Int(leaf.featureStart),
-                                           zeros: zeros.baseAddress! + Int(leaf.featureStart),
-                                           c: coefficients.baseAddress! + Int(leaf.featureCount) * coefficientStride,
-                                           all: all, phi: phi)
                             }
-                        }
                         }
                     }
                 }
@@ -145,8 +147,10 @@ final class PathSHAPTable: Sendable {
     }
 
     @inline(__always)
-    private func contribute(_ leaf: Leaf, satisfied: Int, features: UnsafePointer<Int32>, zeros: UnsafePointer<Double>,
-                            c: UnsafePointer<Double>, all: UnsafeMutablePointer<Double>, phi: UnsafeMutablePointer<Double>) {
+    private func contribute(
+        _ leaf: Leaf, satisfied: Int, features: UnsafePointer<Int32>, zeros: UnsafePointer<Double>,
+        c: UnsafePointer<Double>, all: UnsafeMutablePointer<Double>, phi: UnsafeMutablePointer<Double>
+    ) {
         let d = Int(leaf.featureCount)
         let m = satisfied.nonzeroBitCount
         // e_r over the satisfied features (prod of (1 + z_k t) for k in O), and the product of the

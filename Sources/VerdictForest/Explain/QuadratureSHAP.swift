@@ -208,9 +208,10 @@ struct QuadratureSHAP<Lanes: SIMD & Sendable>: Sendable where Lanes.Scalar == Do
                     layout.inverse.append(one / (one + (1 / zero[before] - 1) * points))
                 }
                 layout.nodes.append(Int32(n))
-                layout.splits.append(Split(
-                    slot: Int32(slot), right: Int32(right[slot]), previous: Int32(before),
-                    feature: tree.feature[n], threshold: test.threshold, previousInverse: inverseAt[before], flags: test.flags))
+                layout.splits.append(
+                    Split(
+                        slot: Int32(slot), right: Int32(right[slot]), previous: Int32(before),
+                        feature: tree.feature[n], threshold: test.threshold, previousInverse: inverseAt[before], flags: test.flags))
             } else {
                 layout.leafScale.append(tree.value[n] * probability[slot])
                 layout.distinctFeatures = max(layout.distinctFeatures, distinct[slot])
@@ -238,75 +239,79 @@ struct QuadratureSHAP<Lanes: SIMD & Sendable>: Sendable where Lanes.Scalar == Do
 
     /// Adds every taken tree's contributions, bias excluded, to `lanes` (per output, `width`
     /// features each; the caller sums the lanes).
-    func contribute(x: UnsafePointer<Double>, explainTrees: [ExplainTree], outputs: [Int], width: Int,
-                    lanes: UnsafeMutablePointer<Lanes>, scratch: inout Scratch) {
+    func contribute(
+        x: UnsafePointer<Double>, explainTrees: [ExplainTree], outputs: [Int], width: Int,
+        lanes: UnsafeMutablePointer<Lanes>, scratch: inout Scratch
+    ) {
         let weights = self.weights
         let one = Lanes(repeating: 1)
         let points = self.points
         splits.withUnsafeBufferPointer { splits in
-        slope.withUnsafeBufferPointer { slope in
-        inverse.withUnsafeBufferPointer { inverse in
-        weighted.withUnsafeBufferPointer { weighted in
-        leafScale.withUnsafeBufferPointer { leafScale in
-        scratch.choice.withUnsafeMutableBufferPointer { choice in
-        scratch.product.withUnsafeMutableBufferPointer { product in
-        scratch.sum.withUnsafeMutableBufferPointer { sum in
-            let choice = choice.baseAddress!, product = product.baseAddress!, sum = sum.baseAddress!
-            // The quadrature weights ride in the root's product, so a leaf's sum is one multiply.
-            product[0] = weights
-            // The root: followed, a = 0 (z = 1), the shared entry 1.
-            choice[0] = 1
-            for tree in trees {
-                let phi = lanes + outputs[tree.index] * width
-                let slotBase = tree.slotStart
-                let fixedBase = Int32(truncatingIfNeeded: Self.fixedOffset &+ slotBase)
-                for k in tree.splitStart..<(tree.splitStart + tree.splitCount) {
-                    let split = splits[k]
-                    let s = Int(split.slot), l = s &+ 1, r = Int(split.right)
-                    let x = x[Int(split.feature)]
-                    let goesLeft: Bool
-                    if split.flags & ExplainTree.DecisionTest.reference != 0 {
-                        goesLeft = explainTrees[tree.index].goesLeft(Int(nodes[k]), x)
-                    } else if x.isNaN {
-                        goesLeft = split.flags & ExplainTree.DecisionTest.nanLeft != 0
-                    } else {
-                        goesLeft = split.flags & ExplainTree.DecisionTest.lessOrEqual != 0 ? x <= split.threshold : x < split.threshold
+            slope.withUnsafeBufferPointer { slope in
+                inverse.withUnsafeBufferPointer { inverse in
+                    weighted.withUnsafeBufferPointer { weighted in
+                        leafScale.withUnsafeBufferPointer { leafScale in
+                            scratch.choice.withUnsafeMutableBufferPointer { choice in
+                                scratch.product.withUnsafeMutableBufferPointer { product in
+                                    scratch.sum.withUnsafeMutableBufferPointer { sum in
+                                        let choice = choice.baseAddress!, product = product.baseAddress!, sum = sum.baseAddress!
+                                        // The quadrature weights ride in the root's product, so a leaf's sum is one multiply.
+                                        product[0] = weights
+                                        // The root: followed, a = 0 (z = 1), the shared entry 1.
+                                        choice[0] = 1
+                                        for tree in trees {
+                                            let phi = lanes + outputs[tree.index] * width
+                                            let slotBase = tree.slotStart
+                                            let fixedBase = Int32(truncatingIfNeeded: Self.fixedOffset &+ slotBase)
+                                            for k in tree.splitStart..<(tree.splitStart + tree.splitCount) {
+                                                let split = splits[k]
+                                                let s = Int(split.slot), l = s &+ 1, r = Int(split.right)
+                                                let x = x[Int(split.feature)]
+                                                let goesLeft: Bool
+                                                if split.flags & ExplainTree.DecisionTest.reference != 0 {
+                                                    goesLeft = explainTrees[tree.index].goesLeft(Int(nodes[k]), x)
+                                                } else if x.isNaN {
+                                                    goesLeft = split.flags & ExplainTree.DecisionTest.nanLeft != 0
+                                                } else {
+                                                    goesLeft =
+                                                        split.flags & ExplainTree.DecisionTest.lessOrEqual != 0 ? x <= split.threshold : x < split.threshold
+                                                }
+                                                // Which side a row takes is unpredictable: pick values by index arithmetic.
+                                                let follows: Int32 = choice[Int(split.previous)] != 0 ? 1 : 0
+                                                let left: Int32 = goesLeft ? 1 : 0
+                                                let choiceLeft = (follows & left) &* (fixedBase &+ Int32(truncatingIfNeeded: l))
+                                                let choiceRight = (follows & (left ^ 1)) &* (fixedBase &+ split.right)
+                                                choice[l] = choiceLeft
+                                                choice[r] = choiceRight
+                                                let carried = product[s] * inverse[Int(follows &* split.previousInverse)]
+                                                let cLeft = carried * (one + slope[Int(choiceLeft)] * points)
+                                                let cRight = carried * (one + slope[Int(choiceRight)] * points)
+                                                product[l] = cLeft
+                                                product[r] = cRight
+                                                // A split's sum is written by the up pass; a leaf's is its weighted value.
+                                                sum[l] = cLeft * leafScale[slotBase &+ l]
+                                                sum[r] = cRight * leafScale[slotBase &+ r]
+                                            }
+                                            var k = tree.splitStart + tree.splitCount
+                                            while k > tree.splitStart {
+                                                k -= 1
+                                                let split = splits[k]
+                                                let s = Int(split.slot), l = s &+ 1, r = Int(split.right)
+                                                let hLeft = sum[l], hRight = sum[r]
+                                                let h = hLeft + hRight
+                                                sum[s] = h
+                                                phi[Int(split.feature)] +=
+                                                    hLeft * weighted[Int(choice[l])] + hRight * weighted[Int(choice[r])]
+                                                    - h * weighted[Int(choice[Int(split.previous)])]
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
                     }
-                    // Which side a row takes is unpredictable: pick values by index arithmetic.
-                    let follows: Int32 = choice[Int(split.previous)] != 0 ? 1 : 0
-                    let left: Int32 = goesLeft ? 1 : 0
-                    let choiceLeft = (follows & left) &* (fixedBase &+ Int32(truncatingIfNeeded: l))
-                    let choiceRight = (follows & (left ^ 1)) &* (fixedBase &+ split.right)
-                    choice[l] = choiceLeft
-                    choice[r] = choiceRight
-                    let carried = product[s] * inverse[Int(follows &* split.previousInverse)]
-                    let cLeft = carried * (one + slope[Int(choiceLeft)] * points)
-                    let cRight = carried * (one + slope[Int(choiceRight)] * points)
-                    product[l] = cLeft
-                    product[r] = cRight
-                    // A split's sum is written by the up pass; a leaf's is its weighted value.
-                    sum[l] = cLeft * leafScale[slotBase &+ l]
-                    sum[r] = cRight * leafScale[slotBase &+ r]
-                }
-                var k = tree.splitStart + tree.splitCount
-                while k > tree.splitStart {
-                    k -= 1
-                    let split = splits[k]
-                    let s = Int(split.slot), l = s &+ 1, r = Int(split.right)
-                    let hLeft = sum[l], hRight = sum[r]
-                    let h = hLeft + hRight
-                    sum[s] = h
-                    phi[Int(split.feature)] += hLeft * weighted[Int(choice[l])] + hRight * weighted[Int(choice[r])]
-                        - h * weighted[Int(choice[Int(split.previous)])]
                 }
             }
-        }
-        }
-        }
-        }
-        }
-        }
-        }
         }
     }
 }

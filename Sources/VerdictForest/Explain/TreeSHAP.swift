@@ -17,7 +17,8 @@ extension Forest {
             throw ForestError(.invalidInput, "the row has \(row.count) values; the model has \(featureCount) features")
         }
         guard let explanation else {
-            throw ForestError.unsupported(info.source, "the file records no node covers (hessian sums or counts), which TreeSHAP needs; explanations need XGBoost or LightGBM models")
+            throw ForestError.unsupported(
+                info.source, "the file records no node covers (hessian sums or counts), which TreeSHAP needs; explanations need XGBoost or LightGBM models")
         }
         let roundInputs = info.arithmetic == .xgboost || info.arithmetic == .onnxFloat
         let x = roundInputs ? row.map { Double(Float($0)) } : row
@@ -133,8 +134,9 @@ final class ForestExplanation: Sendable {
         widestTree = trees.map(\.feature.count).max() ?? 0
         let rest = trees.indices.filter { !taken[$0] }
         let tabled = rest.filter { trees[$0].pathTable != nil }.count
-        plan = ExplanationPlan(quadrature4: quadrature4.trees.count, quadrature8: quadrature8.trees.count,
-                               pathDecomposition: tabled, recursive: rest.count - tabled)
+        plan = ExplanationPlan(
+            quadrature4: quadrature4.trees.count, quadrature8: quadrature8.trees.count,
+            pathDecomposition: tabled, recursive: rest.count - tabled)
     }
 
     /// Adds the quadrature groups' contributions (bias excluded) to `phi`, outputs times `width`.
@@ -143,14 +145,17 @@ final class ForestExplanation: Sendable {
         Self.add(quadrature8, x: x, trees: trees, outputs: outputs, width: width, outputCount: outputCount, phi: phi)
     }
 
-    private static func add<Lanes: SIMD & Sendable>(_ group: QuadratureSHAP<Lanes>, x: UnsafePointer<Double>, trees: [ExplainTree], outputs: [Int],
-                                         width: Int, outputCount: Int, phi: UnsafeMutablePointer<Double>) where Lanes.Scalar == Double {
+    private static func add<Lanes: SIMD & Sendable>(
+        _ group: QuadratureSHAP<Lanes>, x: UnsafePointer<Double>, trees: [ExplainTree], outputs: [Int],
+        width: Int, outputCount: Int, phi: UnsafeMutablePointer<Double>
+    ) where Lanes.Scalar == Double {
         guard !group.trees.isEmpty else { return }
         var scratch = QuadratureSHAP<Lanes>.Scratch(slots: group.widestTree)
         var lanes = [Lanes](repeating: Lanes(), count: width * outputCount)
         lanes.withUnsafeMutableBufferPointer { lanes in
-            group.contribute(x: x, explainTrees: trees, outputs: outputs, width: width,
-                             lanes: lanes.baseAddress!, scratch: &scratch)
+            group.contribute(
+                x: x, explainTrees: trees, outputs: outputs, width: width,
+                lanes: lanes.baseAddress!, scratch: &scratch)
             for i in 0..<lanes.count { phi[i] += lanes[i].sum() }
         }
     }
@@ -263,7 +268,8 @@ final class ExplainTree: Sendable {
         let c = cover[node]
         guard c > 0 else { return 0 }
         let l = Int(left[node]), r = Int(right[node])
-        return (meanValue(l, feature: feature, left: left, right: right, cover: cover, value: value) * cover[l]
+        return
+            (meanValue(l, feature: feature, left: left, right: right, cover: cover, value: value) * cover[l]
             + meanValue(r, feature: feature, left: left, right: right, cover: cover, value: value) * cover[r]) / c
     }
 
@@ -281,8 +287,10 @@ final class ExplainTree: Sendable {
         if test.categorical >= 0 {
             return DecisionNode.split(categorical[Int(test.categorical)], left: 0, right: 1).goesLeft(x)
         }
-        return DecisionNode.split(.numeric(feature: 0, threshold: test.threshold, comparison: test.comparison, missing: test.missing),
-                                  left: 0, right: 1).goesLeft(x)
+        return DecisionNode.split(
+            .numeric(feature: 0, threshold: test.threshold, comparison: test.comparison, missing: test.missing),
+            left: 0, right: 1
+        ).goesLeft(x)
     }
 }
 
@@ -291,8 +299,10 @@ private struct SHAPWalker {
     let tree: ExplainTree
     let x: UnsafePointer<Double>
 
-    func shap(node: Int, phi: UnsafeMutablePointer<Double>, path parent: UnsafeMutablePointer<PathElement>,
-              uniqueDepth: Int, zeroFraction: Double, oneFraction: Double, feature: Int) {
+    func shap(
+        node: Int, phi: UnsafeMutablePointer<Double>, path parent: UnsafeMutablePointer<PathElement>,
+        uniqueDepth: Int, zeroFraction: Double, oneFraction: Double, feature: Int
+    ) {
         // This level's copy of the path lives right after the parent's.
         let path = parent + uniqueDepth + 1
         path.update(from: parent, count: uniqueDepth + 1)
@@ -326,10 +336,12 @@ private struct SHAPWalker {
             unwind(path, depth, index)
             depth -= 1
         }
-        shap(node: hot, phi: phi, path: path, uniqueDepth: depth + 1,
-             zeroFraction: hotZero * incomingZero, oneFraction: incomingOne, feature: splitFeature)
-        shap(node: cold, phi: phi, path: path, uniqueDepth: depth + 1,
-             zeroFraction: coldZero * incomingZero, oneFraction: 0, feature: splitFeature)
+        shap(
+            node: hot, phi: phi, path: path, uniqueDepth: depth + 1,
+            zeroFraction: hotZero * incomingZero, oneFraction: incomingOne, feature: splitFeature)
+        shap(
+            node: cold, phi: phi, path: path, uniqueDepth: depth + 1,
+            zeroFraction: coldZero * incomingZero, oneFraction: 0, feature: splitFeature)
     }
 
     @inline(__always)

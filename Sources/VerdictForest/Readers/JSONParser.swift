@@ -209,7 +209,8 @@ struct JSONParser {
             if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
                 digits += 1
             } else if byte == UInt8(ascii: ".") || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E")
-                        || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") {
+                || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-")
+            {
                 integral = false
             } else {
                 break

@@ -33,7 +33,8 @@ public enum LightGBMReader {
         }
         let featureCount = try limits.featureCount(lastIndex: maxFeature, file: name, key: "max_feature_idx")
         guard let classCount = header["num_class"].map({ Int($0) }) ?? 1,
-              let treesPerIteration = header["num_tree_per_iteration"].map({ Int($0) }) ?? classCount else {
+            let treesPerIteration = header["num_tree_per_iteration"].map({ Int($0) }) ?? classCount
+        else {
             throw ForestError.malformed(name, "num_class or num_tree_per_iteration is not an integer")
         }
         _ = try limits.outputCount(classCount, file: name, key: "num_class")
@@ -121,13 +122,17 @@ public enum LightGBMReader {
         case "regression", "regression_l2", "l2", "mean_squared_error", "mse", "regression_l1", "l1", "mae",
             "huber", "fair", "quantile", "mape", "lambdarank", "rank_xendcg", "custom":
             if parameters["sqrt"] != nil {
-                throw ForestError.unsupported(name, "objective '\(line)' trains on sqrt(label) (reg_sqrt); its predictions are squared, which Verdict does not reproduce")
+                throw ForestError.unsupported(
+                    name, "objective '\(line)' trains on sqrt(label) (reg_sqrt); its predictions are squared, which Verdict does not reproduce")
             }
             return Semantics(transform: .identity, sigmoid: 1, isClassifier: false, isBinary: false)
         case "poisson", "gamma", "tweedie":
             return Semantics(transform: .exponential, sigmoid: 1, isClassifier: false, isBinary: false)
         default:
-            throw ForestError.unsupported(name, "objective '\(line)' is not supported; supported: binary, multiclass, multiclassova, cross_entropy, regression (l1/l2/huber/fair/quantile/mape), poisson, gamma, tweedie")
+            throw ForestError.unsupported(
+                name,
+                "objective '\(line)' is not supported; supported: binary, multiclass, multiclassova, cross_entropy, regression (l1/l2/huber/fair/quantile/mape), poisson, gamma, tweedie"
+            )
         }
     }
 
@@ -151,7 +156,9 @@ public enum LightGBMReader {
             return result
         }
         if let linear = block["is_linear"], linear != "0" {
-            throw ForestError.unsupported(name, "tree \(t) is a linear tree (linear_tree=true); its leaves hold linear models, which Verdict does not evaluate. Retrain with linear_tree=false")
+            throw ForestError.unsupported(
+                name,
+                "tree \(t) is a linear tree (linear_tree=true); its leaves hold linear models, which Verdict does not evaluate. Retrain with linear_tree=false")
         }
         guard let leafCount = block["num_leaves"].flatMap({ Int($0) }), leafCount >= 1 else {
             throw ForestError.malformed(name, "tree \(t): missing or invalid num_leaves")
@@ -186,7 +193,8 @@ public enum LightGBMReader {
             boundaries = try ints("cat_boundaries")
             bitsets = try ints("cat_threshold")
             guard boundaries.count == categoryCount + 1, boundaries.first == 0, boundaries.last == bitsets.count,
-                  zip(boundaries, boundaries.dropFirst()).allSatisfy({ $0 <= $1 }) else {
+                zip(boundaries, boundaries.dropFirst()).allSatisfy({ $0 <= $1 })
+            else {
                 throw ForestError.malformed(name, "tree \(t): cat_boundaries do not describe cat_threshold")
             }
         }
@@ -227,7 +235,8 @@ public enum LightGBMReader {
                 }
                 split = .numeric(feature: features[i], threshold: thresholds[i], comparison: .lessOrEqual, missing: missing)
             }
-            nodes.append(.split(split, left: try child(left[i], of: i), right: try child(right[i], of: i), cover: i < innerCounts.count ? innerCounts[i] : .nan))
+            nodes.append(
+                .split(split, left: try child(left[i], of: i), right: try child(right[i], of: i), cover: i < innerCounts.count ? innerCounts[i] : .nan))
         }
         for k in 0..<leafCount {
             nodes.append(.leaf(leafValues[k], cover: k < leafCounts.count ? leafCounts[k] : .nan))

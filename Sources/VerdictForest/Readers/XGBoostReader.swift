@@ -120,7 +120,9 @@ public enum XGBoostReader {
     }
 
     /// Output transform, classifier flags, and how a stored base_score becomes a margin.
-    private static func objectiveSemantics(_ objective: String, name: String, classCount: Int) throws(ForestError)
+    private static func objectiveSemantics(
+        _ objective: String, name: String, classCount: Int
+    ) throws(ForestError)
         -> (OutputTransform, Bool, Bool, @Sendable (Float) -> Float)
     {
         // XGBoost's ProbToMargin, in float32: -log(1/p - 1).
@@ -141,7 +143,10 @@ public enum XGBoostReader {
             }
             return (.softmax, true, false, identity)
         default:
-            throw ForestError.unsupported(name, "objective '\(objective)' is not supported; supported: binary:logistic, binary:logitraw, reg:logistic, reg:squarederror, count:poisson, reg:gamma, reg:tweedie, multi:softprob, multi:softmax")
+            throw ForestError.unsupported(
+                name,
+                "objective '\(objective)' is not supported; supported: binary:logistic, binary:logitraw, reg:logistic, reg:squarederror, count:poisson, reg:gamma, reg:tweedie, multi:softprob, multi:softmax"
+            )
         }
     }
 
@@ -170,16 +175,17 @@ public enum XGBoostReader {
             return v
         }
         guard let left = try field("left_children").intArray,
-              let right = try field("right_children").intArray,
-              let features = try field("split_indices").intArray,
-              let conditions = try field("split_conditions").floatArray,
-              let defaultLeft = try field("default_left").intArray
+            let right = try field("right_children").intArray,
+            let features = try field("split_indices").intArray,
+            let conditions = try field("split_conditions").floatArray,
+            let defaultLeft = try field("default_left").intArray
         else {
             throw ForestError.malformed(name, "tree \(t): a node array has non-numeric entries")
         }
         let count = left.count
         guard right.count == count, features.count == count, conditions.count == count, defaultLeft.count == count else {
-            throw ForestError.malformed(name, "tree \(t): node arrays have different lengths (\(count), \(right.count), \(features.count), \(conditions.count), \(defaultLeft.count))")
+            throw ForestError.malformed(
+                name, "tree \(t): node arrays have different lengths (\(count), \(right.count), \(features.count), \(conditions.count), \(defaultLeft.count))")
         }
         if let size = value["tree_param"]?["size_leaf_vector"]?.int, size > 1 {
             throw ForestError.unsupported(name, "tree \(t): vector leaves (size_leaf_vector=\(size)) are not supported")
@@ -192,10 +198,10 @@ public enum XGBoostReader {
         var categoriesByNode: [Int: [Int]] = [:]
         if splitTypes.contains(1) {
             guard let nodes = value["categories_nodes"]?.intArray,
-                  let segments = value["categories_segments"]?.intArray,
-                  let sizes = value["categories_sizes"]?.intArray,
-                  let categories = value["categories"]?.intArray,
-                  nodes.count == segments.count, nodes.count == sizes.count
+                let segments = value["categories_segments"]?.intArray,
+                let sizes = value["categories_sizes"]?.intArray,
+                let categories = value["categories"]?.intArray,
+                nodes.count == segments.count, nodes.count == sizes.count
             else {
                 throw ForestError.malformed(name, "tree \(t): categorical splits without consistent categories_* arrays")
             }
@@ -227,8 +233,9 @@ public enum XGBoostReader {
                 }
                 split = .categorical(feature: features[i], categories: categories, rule: .xgboost(defaultLeft: defaultLeft[i] != 0))
             } else {
-                split = .numeric(feature: features[i], threshold: Double(conditions[i]), comparison: .less,
-                                 missing: defaultLeft[i] != 0 ? .left : .right)
+                split = .numeric(
+                    feature: features[i], threshold: Double(conditions[i]), comparison: .less,
+                    missing: defaultLeft[i] != 0 ? .left : .right)
             }
             nodes.append(.split(split, left: left[i], right: right[i], cover: cover))
         }

@@ -27,7 +27,8 @@ public struct FeatureTable: Sendable {
         } else if positional && header.count >= featureNames.count {
             columnOf = Array(0..<featureNames.count)
         } else {
-            throw ForestError(.invalidInput, "the CSV header lacks model features: \(missing.prefix(10).joined(separator: ", "))\(missing.count > 10 ? ", ..." : "")")
+            throw ForestError(
+                .invalidInput, "the CSV header lacks model features: \(missing.prefix(10).joined(separator: ", "))\(missing.count > 10 ? ", ..." : "")")
         }
         featureCount = featureNames.count
         values = []
@@ -47,7 +48,8 @@ public struct FeatureTable: Sendable {
                 } else if let value = Double(cell) {
                     values.append(value)
                 } else {
-                    throw ForestError(.invalidInput, "line \(lineIndex + 2), column '\(header[column])' (feature \(featureNames[feature])): '\(cell)' is not a number")
+                    throw ForestError(
+                        .invalidInput, "line \(lineIndex + 2), column '\(header[column])' (feature \(featureNames[feature])): '\(cell)' is not a number")
                 }
             }
             rowCount += 1

@@ -28,7 +28,8 @@ public enum FileBytes {
         let size = Int(info.st_size)
         guard size >= 0, size <= maxBytes else {
             let name = path.split(separator: "/").last.map(String.init) ?? path
-            throw ForestError(.unreadable, "\(name) has \(size) bytes, more than model.max_file_bytes (\(maxBytes)); raise the limit if the model really is that large")
+            throw ForestError(
+                .unreadable, "\(name) has \(size) bytes, more than model.max_file_bytes (\(maxBytes)); raise the limit if the model really is that large")
         }
         var bytes = [UInt8](repeating: 0, count: size)
         var offset = 0

@@ -89,7 +89,9 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
         var result = try client.baseProperties()
         result["group.id"] = groupID
         if let groupInstanceID {
-            guard !groupInstanceID.isEmpty else { throw .configuration("the group instance id is empty; unset kafka.consumer.group_instance_id or name the instance") }
+            guard !groupInstanceID.isEmpty else {
+                throw .configuration("the group instance id is empty; unset kafka.consumer.group_instance_id or name the instance")
+            }
             result["group.instance.id"] = groupInstanceID
         }
         result["partition.assignment.strategy"] = assignmentStrategy.rawValue

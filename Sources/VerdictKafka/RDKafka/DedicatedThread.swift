@@ -23,17 +23,21 @@ final class DedicatedThread: @unchecked Sendable {
     /// Starts a thread running `body`. `name` is shown by `top -H` and debuggers (15 characters max).
     init(name: String, _ body: @escaping @Sendable () -> Void) {
         let finished = self.finished
-        let box = Unmanaged.passRetained(Body {
-            verdict_set_thread_name(name)
-            body()
-            finished.signal()
-        }).toOpaque()
+        let box = Unmanaged.passRetained(
+            Body {
+                verdict_set_thread_name(name)
+                body()
+                finished.signal()
+            }
+        ).toOpaque()
         var handle = pthread_t()
-        let result = pthread_create(&handle, nil, { raw in
-            let body = Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue()
-            body.run()
-            return nil
-        }, box)
+        let result = pthread_create(
+            &handle, nil,
+            { raw in
+                let body = Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue()
+                body.run()
+                return nil
+            }, box)
         precondition(result == 0, "pthread_create failed with \(result): the process is out of threads")
         thread = handle
     }

@@ -20,11 +20,12 @@ struct RDKafkaMessageCopier {
         let value: [UInt8]? = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) }
         var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
         let milliseconds = rd_kafka_message_timestamp(message, &timestampType)
-        let timestamp: KafkaTimestamp? = switch timestampType {
-        case RD_KAFKA_TIMESTAMP_CREATE_TIME: KafkaTimestamp(milliseconds: milliseconds, kind: .createTime)
-        case RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME: KafkaTimestamp(milliseconds: milliseconds, kind: .logAppendTime)
-        default: nil
-        }
+        let timestamp: KafkaTimestamp? =
+            switch timestampType {
+            case RD_KAFKA_TIMESTAMP_CREATE_TIME: KafkaTimestamp(milliseconds: milliseconds, kind: .createTime)
+            case RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME: KafkaTimestamp(milliseconds: milliseconds, kind: .logAppendTime)
+            default: nil
+            }
         return KafkaMessage(
             topic: topicName(m.rkt),
             partition: Int(m.partition),

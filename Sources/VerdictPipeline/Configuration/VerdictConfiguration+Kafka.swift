@@ -14,15 +14,20 @@ extension VerdictConfiguration {
         security.transport = transport
         if let sasl = kafka.security.sasl {
             let password: KafkaSecret
-            if let file = sasl.passwordFile { password = .file(resolve(file)) }
-            else if let env = sasl.passwordEnv { password = .environment(env) }
-            else { throw ConfigurationError("kafka.security.sasl needs password_file or password_env (the password itself never goes in this file)") }
+            if let file = sasl.passwordFile {
+                password = .file(resolve(file))
+            } else if let env = sasl.passwordEnv {
+                password = .environment(env)
+            } else {
+                throw ConfigurationError("kafka.security.sasl needs password_file or password_env (the password itself never goes in this file)")
+            }
             security.sasl = .init(mechanism: sasl.mechanism, username: sasl.username, password: password)
         }
         if let tls = kafka.security.tls {
             let keyPassword: KafkaSecret? = tls.keyPasswordFile.map { .file(resolve($0)) } ?? tls.keyPasswordEnv.map { .environment($0) }
-            security.tls = .init(caLocation: tls.caFile.map(resolve), certificateLocation: tls.certFile.map(resolve),
-                                 keyLocation: tls.keyFile.map(resolve), keyPassword: keyPassword, verifyHostname: tls.verifyHostname ?? true)
+            security.tls = .init(
+                caLocation: tls.caFile.map(resolve), certificateLocation: tls.certFile.map(resolve),
+                keyLocation: tls.keyFile.map(resolve), keyPassword: keyPassword, verifyHostname: tls.verifyHostname ?? true)
         }
         let interval = kafka.statisticsInterval.seconds
         return KafkaClientConfiguration(

@@ -1,5 +1,5 @@
 public import Foundation
-public import VerdictKafka
+import VerdictKafka
 public import VerdictScoring
 public import Logging
 import VerdictForest
@@ -248,7 +248,9 @@ extension VerdictConfiguration {
     ///   - environment: Variables named `VERDICT_<SECTION>_<KEY>` (e.g. `VERDICT_KAFKA_BOOTSTRAP_SERVERS`,
     ///     `VERDICT_SIDECAR_PORT`) override the key with that path. List values may be comma-separated.
     /// - Throws: ``ConfigurationError`` naming the file and the key that is wrong.
-    public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> VerdictConfiguration {
+    public static func load(
+        path: String?, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigurationError) -> VerdictConfiguration {
         var tree: Node
         do {
             tree = try Yams.compose(yaml: try YAMLEncoder().encode(VerdictConfiguration())) ?? Node.mapping(Node.Mapping([]))
@@ -278,7 +280,9 @@ extension VerdictConfiguration {
         do {
             configuration = try YAMLDecoder().decode(VerdictConfiguration.self, from: Yams.serialize(node: tree))
         } catch {
-            throw ConfigurationError("\(path ?? "the configuration"): \(ScoringConfiguration.describe(error))\(applied.isEmpty ? "" : " (after overrides \(applied.joined(separator: ", ")))")")
+            throw ConfigurationError(
+                "\(path ?? "the configuration"): \(ScoringConfiguration.describe(error))\(applied.isEmpty ? "" : " (after overrides \(applied.joined(separator: ", ")))")"
+            )
         }
         configuration.baseDirectory = base
         try configuration.check()
@@ -291,7 +295,8 @@ extension VerdictConfiguration {
     static let optionalKeys: [String: Set<String>] = [
         "kafka.security.sasl": ["mechanism", "username", "password_file", "password_env"],
         "kafka.security.tls": ["ca_file", "cert_file", "key_file", "key_password_file", "key_password_env", "verify_hostname"],
-        "kafka.consumer.group_instance_id": [], "model.shadow_path": [], "pipeline.resume_below": [], "pipeline.transactional_id": [], "sidecar.admin_token_file": [],
+        "kafka.consumer.group_instance_id": [], "model.shadow_path": [], "pipeline.resume_below": [], "pipeline.transactional_id": [],
+        "sidecar.admin_token_file": [],
     ]
 
     /// Refuses keys the configuration does not have, naming the key and the ones that exist there.
@@ -383,9 +388,14 @@ extension VerdictConfiguration {
             throw ConfigurationError("logging.format is '\(logging.format)'; use json or text")
         }
         guard deadLetters.maxOriginalBytes >= 0 else {
-            throw ConfigurationError("dead_letters.max_original_bytes is \(deadLetters.maxOriginalBytes); give how many bytes of a refused record its dead letter embeds (0 for none, default \(DeadLetterConfiguration.defaultMaxOriginalBytes))")
+            throw ConfigurationError(
+                "dead_letters.max_original_bytes is \(deadLetters.maxOriginalBytes); give how many bytes of a refused record its dead letter embeds (0 for none, default \(DeadLetterConfiguration.defaultMaxOriginalBytes))"
+            )
         }
-        guard model.maxFileBytes > 0 else { throw ConfigurationError("model.max_file_bytes is \(model.maxFileBytes); give the largest model file to accept, in bytes (default \(ModelLimits.defaultMaxFileBytes))") }
+        guard model.maxFileBytes > 0 else {
+            throw ConfigurationError(
+                "model.max_file_bytes is \(model.maxFileBytes); give the largest model file to accept, in bytes (default \(ModelLimits.defaultMaxFileBytes))")
+        }
         guard (1...65_535).contains(sidecar.port) else { throw ConfigurationError("sidecar.port \(sidecar.port) is not a TCP port") }
         guard ["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"].contains(kafka.security.protocol) else {
             throw ConfigurationError("kafka.security.protocol '\(kafka.security.protocol)' is not plaintext, ssl, sasl_plaintext or sasl_ssl")

@@ -1,7 +1,7 @@
 public import CoreMetrics
 import Synchronization
-public import VerdictKafka
-public import VerdictScoring
+import VerdictKafka
+import VerdictScoring
 
 /// Every metric Verdict exports, created once when the service starts (never per event). Names
 /// follow Prometheus conventions: `verdict_` prefix, base units, `_total` for counters, `_info`
@@ -55,15 +55,19 @@ public final class PipelineMetrics: Sendable {
     ///   - build: Version strings for `verdict_build_info`.
     public init(factory: any MetricsFactory, inputTopics: [String], build: [(String, String)]) {
         self.factory = factory
-        consumedByTopic = Mutex(Dictionary(uniqueKeysWithValues: inputTopics.filter { !$0.hasPrefix("^") }.map {
-            ($0, Counter(label: "verdict_events_consumed_total", dimensions: [("topic", $0)], factory: factory))
-        }))
-        decisions = Dictionary(uniqueKeysWithValues: Verdict.allCases.map {
-            ($0, Counter(label: "verdict_decisions_total", dimensions: [("decision", $0.rawValue)], factory: factory))
-        })
-        deadLetters = Dictionary(uniqueKeysWithValues: ReasonCode.allCases.map {
-            ($0, Counter(label: "verdict_dead_letters_total", dimensions: [("reason", $0.rawValue)], factory: factory))
-        })
+        consumedByTopic = Mutex(
+            Dictionary(
+                uniqueKeysWithValues: inputTopics.filter { !$0.hasPrefix("^") }.map {
+                    ($0, Counter(label: "verdict_events_consumed_total", dimensions: [("topic", $0)], factory: factory))
+                }))
+        decisions = Dictionary(
+            uniqueKeysWithValues: Verdict.allCases.map {
+                ($0, Counter(label: "verdict_decisions_total", dimensions: [("decision", $0.rawValue)], factory: factory))
+            })
+        deadLetters = Dictionary(
+            uniqueKeysWithValues: ReasonCode.allCases.map {
+                ($0, Counter(label: "verdict_dead_letters_total", dimensions: [("reason", $0.rawValue)], factory: factory))
+            })
         processingSeconds = Recorder(label: "verdict_processing_seconds", dimensions: [], aggregate: true, factory: factory)
         eventAgeSeconds = Recorder(label: "verdict_event_age_seconds", dimensions: [], aggregate: true, factory: factory)
         batchSize = Recorder(label: "verdict_batch_size", dimensions: [], aggregate: true, factory: factory)
@@ -73,23 +77,27 @@ public final class PipelineMetrics: Sendable {
         rebalances = Counter(label: "verdict_rebalances_total", dimensions: [], factory: factory)
         assignedPartitions = Gauge(label: "verdict_assigned_partitions", dimensions: [], factory: factory)
         modelInfo = Mutex([:])
-        modelReloads = Dictionary(uniqueKeysWithValues: ["success", "refused"].map {
-            ($0, Counter(label: "verdict_model_reloads_total", dimensions: [("result", $0)], factory: factory))
-        })
+        modelReloads = Dictionary(
+            uniqueKeysWithValues: ["success", "refused"].map {
+                ($0, Counter(label: "verdict_model_reloads_total", dimensions: [("result", $0)], factory: factory))
+            })
         riskScore = Recorder(label: "verdict_risk_score", dimensions: [], aggregate: true, factory: factory)
-        shadowAgreement = Dictionary(uniqueKeysWithValues: [true, false].map {
-            ($0, Counter(label: "verdict_shadow_decisions_total", dimensions: [("agreement", $0 ? "agree" : "disagree")], factory: factory))
-        })
+        shadowAgreement = Dictionary(
+            uniqueKeysWithValues: [true, false].map {
+                ($0, Counter(label: "verdict_shadow_decisions_total", dimensions: [("agreement", $0 ? "agree" : "disagree")], factory: factory))
+            })
         psi = Mutex([:])
         degraded = Counter(label: "verdict_degraded_decisions_total", dimensions: [], factory: factory)
         unknownFields = Counter(label: "verdict_events_unknown_fields_total", dimensions: [], factory: factory)
-        deliveryFailures = Dictionary(uniqueKeysWithValues: [true, false].map {
-            ($0, Counter(label: "verdict_delivery_failures_total", dimensions: [("permanent", $0 ? "true" : "false")], factory: factory))
-        })
+        deliveryFailures = Dictionary(
+            uniqueKeysWithValues: [true, false].map {
+                ($0, Counter(label: "verdict_delivery_failures_total", dimensions: [("permanent", $0 ? "true" : "false")], factory: factory))
+            })
         consumerErrors = Counter(label: "verdict_consumer_errors_total", dimensions: [], factory: factory)
-        transactions = Dictionary(uniqueKeysWithValues: [true, false].map {
-            ($0, Counter(label: "verdict_transactions_total", dimensions: [("result", $0 ? "committed" : "aborted")], factory: factory))
-        })
+        transactions = Dictionary(
+            uniqueKeysWithValues: [true, false].map {
+                ($0, Counter(label: "verdict_transactions_total", dimensions: [("result", $0 ? "committed" : "aborted")], factory: factory))
+            })
         abortedRecords = Counter(label: "verdict_transaction_aborted_records_total", dimensions: [], factory: factory)
         heldPartitions = Gauge(label: "verdict_partitions_held", dimensions: [], factory: factory)
         retryingPartitions = Gauge(label: "verdict_partitions_retrying", dimensions: [], factory: factory)
@@ -135,7 +143,8 @@ public final class PipelineMetrics: Sendable {
         retryingPartitions.record(retrying)
         let gauges: [(Gauge, Bool)] = partitionHeld.withLock { gauges in
             for partition in held.keys where gauges[partition] == nil {
-                gauges[partition] = Gauge(label: "verdict_partition_held", dimensions: [("topic", partition.topic), ("partition", String(partition.partition))], factory: factory)
+                gauges[partition] = Gauge(
+                    label: "verdict_partition_held", dimensions: [("topic", partition.topic), ("partition", String(partition.partition))], factory: factory)
             }
             return gauges.map { ($0.value, held[$0.key] != nil) }
         }
@@ -149,7 +158,8 @@ public final class PipelineMetrics: Sendable {
             let gauge = self.lag.withLock { gauges in
                 if let existing = gauges[key] { return existing }
                 // One gauge per partition: bounded by the topics' partition counts.
-                let created = Gauge(label: "verdict_consumer_lag_records", dimensions: [("topic", key.topic), ("partition", String(key.partition))], factory: factory)
+                let created = Gauge(
+                    label: "verdict_consumer_lag_records", dimensions: [("topic", key.topic), ("partition", String(key.partition))], factory: factory)
                 gauges[key] = created
                 return created
             }
@@ -159,7 +169,8 @@ public final class PipelineMetrics: Sendable {
 
     /// Sets `verdict_model_info{name,version,sha256} 1`, retiring the previous model's series.
     func model(name: String, version: String, sha256: String, role: String = "champion") {
-        let gauge = Gauge(label: "verdict_model_info", dimensions: [("role", role), ("name", name), ("version", version), ("sha256", sha256)], factory: factory)
+        let gauge = Gauge(
+            label: "verdict_model_info", dimensions: [("role", role), ("name", name), ("version", version), ("sha256", sha256)], factory: factory)
         let previous = modelInfo.withLock { current in
             defer { current[role] = gauge }
             return current[role]

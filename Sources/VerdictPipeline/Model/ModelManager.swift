@@ -62,13 +62,15 @@ public final class ModelManager: Sendable {
         var shadow: ScoringModel?
         if let path = configuration.model.shadowPath {
             do {
-                shadow = try Self.repository(path, configuration, loader).load(features: scoring.features, verifyGoldenVectors: configuration.model.verifyGoldenVectors)
+                shadow = try Self.repository(path, configuration, loader).load(
+                    features: scoring.features, verifyGoldenVectors: configuration.model.verifyGoldenVectors)
             } catch {
                 logger.error("shadow model refused; running without a challenger", metadata: [LogKey.error: "\(error)"])
             }
         }
-        let scorer = try Scorer(validation: scoring.validation, rules: scoring.rules, model: model, shadow: shadow, pool: pool, observer: observer,
-                                deadLetters: configuration.deadLetters)
+        let scorer = try Scorer(
+            validation: scoring.validation, rules: scoring.rules, model: model, shadow: shadow, pool: pool, observer: observer,
+            deadLetters: configuration.deadLetters)
         state = Mutex(State(scorer: scorer, model: model, shadow: shadow, lastError: lastError))
         if let model { announce(model, shadow: shadow) }
     }
@@ -92,9 +94,10 @@ public final class ModelManager: Sendable {
     public var status: Status? {
         state.withLock { state in
             guard let model = state.model else { return nil }
-            return Status(name: model.name, version: model.version, sha256: model.sha256, features: model.plan.featureNames,
-                          loadedAt: model.loadedAt, shadow: state.shadow.map { ($0.name, $0.version, $0.sha256) },
-                          source: model.forest.info.source)
+            return Status(
+                name: model.name, version: model.version, sha256: model.sha256, features: model.plan.featureNames,
+                loadedAt: model.loadedAt, shadow: state.shadow.map { ($0.name, $0.version, $0.sha256) },
+                source: model.forest.info.source)
         }
     }
 
@@ -109,8 +112,9 @@ public final class ModelManager: Sendable {
         do {
             let model = try repository.load(features: scoring.features, verifyGoldenVectors: configuration.model.verifyGoldenVectors)
             let shadow = state.withLock { $0.shadow }
-            let scorer = try Scorer(validation: scoring.validation, rules: scoring.rules, model: model, shadow: shadow, pool: pool, observer: observer,
-                                deadLetters: configuration.deadLetters)
+            let scorer = try Scorer(
+                validation: scoring.validation, rules: scoring.rules, model: model, shadow: shadow, pool: pool, observer: observer,
+                deadLetters: configuration.deadLetters)
             let previous = state.withLock { state in
                 defer {
                     state.scorer = scorer
@@ -121,10 +125,12 @@ public final class ModelManager: Sendable {
             }
             metrics?.modelReload(success: true)
             announce(model, shadow: shadow)
-            logger.info("model reloaded", metadata: [
-                LogKey.reason: "\(reason)", LogKey.modelVersion: "\(model.version)", LogKey.modelSHA256: "\(model.sha256)",
-                LogKey.previousVersion: "\(previous?.version ?? "none")",
-            ])
+            logger.info(
+                "model reloaded",
+                metadata: [
+                    LogKey.reason: "\(reason)", LogKey.modelVersion: "\(model.version)", LogKey.modelSHA256: "\(model.sha256)",
+                    LogKey.previousVersion: "\(previous?.version ?? "none")",
+                ])
             return model.version
         } catch {
             state.withLock { $0.lastError = error.message }

@@ -1,4 +1,4 @@
-public import VerdictKafka
+import VerdictKafka
 
 /// Everything in flight between consuming a record and the broker acknowledging its output:
 /// per-partition watermarks, the outputs kept for retries, and the offsets ready to store.

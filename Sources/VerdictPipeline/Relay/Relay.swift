@@ -98,11 +98,13 @@ public final class Relay: KafkaConsumerHandler, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.observer = observer
-        state = Mutex(RelayState(policy: RelayState.Policy(
-            maxInFlight: configuration.maxInFlight, resumeBelow: configuration.resumeBelow,
-            backoffBase: configuration.backoffBase.seconds, backoffMax: configuration.backoffMax.seconds,
-            unhealthyAfter: configuration.unhealthyAfter.seconds
-        ), seed: UInt64(truncatingIfNeeded: ContinuousClock.now.hashValue)))
+        state = Mutex(
+            RelayState(
+                policy: RelayState.Policy(
+                    maxInFlight: configuration.maxInFlight, resumeBelow: configuration.resumeBelow,
+                    backoffBase: configuration.backoffBase.seconds, backoffMax: configuration.backoffMax.seconds,
+                    unhealthyAfter: configuration.unhealthyAfter.seconds
+                ), seed: UInt64(truncatingIfNeeded: ContinuousClock.now.hashValue)))
     }
 
     /// Seconds since the relay was created (the state machine's clock).
@@ -163,19 +165,25 @@ public final class Relay: KafkaConsumerHandler, Sendable {
     /// Logs what the state machine refused to track; nothing is skipped silently.
     private func report(_ accepted: RelayState.Accepted) {
         if accepted.droppedUnassigned > 0 {
-            logger.info("records of partitions no longer assigned were dropped before processing; their next owner reads them", metadata: [
-                LogKey.records: "\(accepted.droppedUnassigned)",
-            ])
+            logger.info(
+                "records of partitions no longer assigned were dropped before processing; their next owner reads them",
+                metadata: [
+                    LogKey.records: "\(accepted.droppedUnassigned)"
+                ])
         }
         if !accepted.rewound.isEmpty {
-            logger.warning("backward offset: the partition's bookkeeping restarts there (records in flight are redone)", metadata: [
-                LogKey.partitions: "\(accepted.rewound)",
-            ])
+            logger.warning(
+                "backward offset: the partition's bookkeeping restarts there (records in flight are redone)",
+                metadata: [
+                    LogKey.partitions: "\(accepted.rewound)"
+                ])
         }
         if accepted.refused > 0 {
-            logger.error("records refused by the offset tracker; they are not stored past and will be read again", metadata: [
-                LogKey.records: "\(accepted.refused)",
-            ])
+            logger.error(
+                "records refused by the offset tracker; they are not stored past and will be read again",
+                metadata: [
+                    LogKey.records: "\(accepted.refused)"
+                ])
         }
     }
 
@@ -242,12 +250,14 @@ public final class Relay: KafkaConsumerHandler, Sendable {
             let abandoned = state.withLock { $0.revoked(list) }
             pausedHeld.withLock { $0.subtract(list) }
             if abandoned > 0 {
-                logger.warning("revoked partitions with records still in flight; the next owner re-processes them", metadata: [
-                    LogKey.abandoned: "\(abandoned)", LogKey.partitions: "\(list)",
-                ])
+                logger.warning(
+                    "revoked partitions with records still in flight; the next owner re-processes them",
+                    metadata: [
+                        LogKey.abandoned: "\(abandoned)", LogKey.partitions: "\(list)",
+                    ])
             }
         case .lost(let list):
-            state.withLock { $0.revoked(list) }
+            _ = state.withLock { $0.revoked(list) }
             pausedHeld.withLock { $0.subtract(list) }
         }
     }
@@ -298,16 +308,20 @@ public final class Relay: KafkaConsumerHandler, Sendable {
         case .retry(let due, let attempt):
             // One line per output would flood the log during an outage: the first retry and every tenth.
             if attempt == 2 || attempt % 10 == 0 {
-                logger.warning("delivery failed; retrying with backoff until the broker accepts it", metadata: [
-                    LogKey.error: "\(error)", LogKey.partition: "\(partition)", LogKey.offset: "\(offset)",
-                    LogKey.attempt: "\(attempt)", LogKey.retryIn: "\(String(format: "%.2f", max(0, due - now))) s",
-                ])
+                logger.warning(
+                    "delivery failed; retrying with backoff until the broker accepts it",
+                    metadata: [
+                        LogKey.error: "\(error)", LogKey.partition: "\(partition)", LogKey.offset: "\(offset)",
+                        LogKey.attempt: "\(attempt)", LogKey.retryIn: "\(String(format: "%.2f", max(0, due - now))) s",
+                    ])
             }
             observer?.relay(deliveryFailed: error, permanently: false)
         case .hold(let held, let hold):
-            logger.error("delivery failed and cannot succeed by retrying; the partition is held (paused, nothing stored past it) until restart", metadata: [
-                LogKey.error: "\(error)", LogKey.partition: "\(held)", LogKey.offset: "\(hold.offset)", LogKey.topic: "\(hold.topic)",
-            ])
+            logger.error(
+                "delivery failed and cannot succeed by retrying; the partition is held (paused, nothing stored past it) until restart",
+                metadata: [
+                    LogKey.error: "\(error)", LogKey.partition: "\(held)", LogKey.offset: "\(hold.offset)", LogKey.topic: "\(hold.topic)",
+                ])
             observer?.relay(deliveryFailed: error, permanently: true)
         case .fatal(let message):
             logger.critical("the producer failed fatally; the stream stops after committing what is safe", metadata: [LogKey.error: "\(message)"])

@@ -1,4 +1,4 @@
-public import VerdictKafka
+import VerdictKafka
 
 /// The at-least-once relay's decisions, without any effect: what to send, what to retry and when,
 /// which offsets to store, which partitions to pause, and whether the relay is healthy.
@@ -40,7 +40,8 @@ struct RelayState {
         if error.isFatal { return .fatal }
         if error.code == .queueFull { return .queueFull }
         if error.code == .authorization || error.code == .authentication || error.code == .unknownTopic
-            || error.code == .messageTooLarge || error.code == .invalidArgument || error.code == .configuration {
+            || error.code == .messageTooLarge || error.code == .invalidArgument || error.code == .configuration
+        {
             return .permanent
         }
         // Everything else is retried: outages, timeouts, purges, leader moves, and codes not known
@@ -239,7 +240,8 @@ struct RelayState {
         var reasons: [String] = []
         if let fatal { reasons.append("producer failed fatally: \(fatal)") }
         for (partition, hold) in held.sorted(by: { $0.key < $1.key }) where now - hold.since >= policy.unhealthyAfter {
-            reasons.append("partition \(partition) held at offset \(hold.offset) for \(Int(now - hold.since)) s: delivery to \(hold.topic) failed: \(hold.error)")
+            reasons.append(
+                "partition \(partition) held at offset \(hold.offset) for \(Int(now - hold.since)) s: delivery to \(hold.topic) failed: \(hold.error)")
         }
         return (reasons.isEmpty, reasons)
     }

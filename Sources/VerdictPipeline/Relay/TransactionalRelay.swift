@@ -51,8 +51,10 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
     /// Transactions aborted in a row, for the backoff between them.
     private let abortStreak = Mutex(0)
 
-    public init(processor: any RecordProcessor, producer: KafkaProducer, configuration: Configuration = Configuration(), logger: Logger,
-                observer: (any RelayObserver)? = nil) {
+    public init(
+        processor: any RecordProcessor, producer: KafkaProducer, configuration: Configuration = Configuration(), logger: Logger,
+        observer: (any RelayObserver)? = nil
+    ) {
         self.processor = processor
         self.producer = producer
         self.configuration = configuration
@@ -103,30 +105,39 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
                 if recordLevel && piece.count > 1 {
                     let middle = piece.lowerBound + piece.count / 2
                     pieces.insert(contentsOf: [piece.lowerBound..<middle, middle..<piece.upperBound], at: 0)
-                    logger.warning("transaction aborted on a refused record; retrying the records in halves", metadata: [
-                        LogKey.error: "\(error)", LogKey.records: "\(piece.count)",
-                    ])
+                    logger.warning(
+                        "transaction aborted on a refused record; retrying the records in halves",
+                        metadata: [
+                            LogKey.error: "\(error)", LogKey.records: "\(piece.count)",
+                        ])
                     continue
                 }
                 if recordLevel, let index = piece.first {
                     let message = messages[index]
                     guard !deadLettered.contains(index),
-                          let deadLetter = processor.deadLetter(for: message, reason: "its output could not be published: \(error.message)") else {
+                        let deadLetter = processor.deadLetter(for: message, reason: "its output could not be published: \(error.message)")
+                    else {
                         // Not even the dead letter can be published: retrying would loop forever.
-                        stop(error, "a record's output and its dead letter are both refused; processing stopped (check the dead-letter topic and message.max.bytes)")
+                        stop(
+                            error,
+                            "a record's output and its dead letter are both refused; processing stopped (check the dead-letter topic and message.max.bytes)")
                         return
                     }
                     outputs[index] = deadLetter
                     deadLettered.insert(index)
                     counts.withLock { $0.deadLettered += 1 }
-                    logger.error("a record's output was refused even alone; it is dead-lettered instead", metadata: [
-                        LogKey.error: "\(error)", LogKey.partition: "\(message.topicPartition)", LogKey.offset: "\(message.offset)",
-                    ])
+                    logger.error(
+                        "a record's output was refused even alone; it is dead-lettered instead",
+                        metadata: [
+                            LogKey.error: "\(error)", LogKey.partition: "\(message.topicPartition)", LogKey.offset: "\(message.offset)",
+                        ])
                     pieces.insert(piece, at: 0)
                     continue
                 }
                 // A coordinator, group or fencing-related abort: everything from this piece on is read again.
-                let positions = Self.firstOffsets(Array(messages[piece.lowerBound...])).map { KafkaTopicPartitionOffset(topicPartition: $0.key, offset: $0.value) }
+                let positions = Self.firstOffsets(Array(messages[piece.lowerBound...])).map {
+                    KafkaTopicPartitionOffset(topicPartition: $0.key, offset: $0.value)
+                }
                 do {
                     try consumer.seek(positions, timeout: configuration.callTimeout)
                 } catch {
@@ -138,9 +149,11 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
                     streak += 1
                     return streak
                 }
-                logger.warning("transaction aborted; the batch is read again", metadata: [
-                    LogKey.error: "\(error)", LogKey.records: "\(messages.count - piece.lowerBound)", LogKey.attempt: "\(consecutive)",
-                ])
+                logger.warning(
+                    "transaction aborted; the batch is read again",
+                    metadata: [
+                        LogKey.error: "\(error)", LogKey.records: "\(messages.count - piece.lowerBound)", LogKey.attempt: "\(consecutive)",
+                    ])
                 // Aborts in a row (a coordinator moving, a rebalance under way) back off, 50 ms
                 // doubling to 2 s, instead of writing aborted batches as fast as the broker takes them.
                 Self.sleep(min(.seconds(2), .milliseconds(50) * (1 << min(consecutive - 1, 6))))
@@ -181,7 +194,10 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
             return .committed
         } catch {
             if error.isFatal {
-                stop(error, "transactional producer failed fatally; processing stopped (a newer instance with the same transactional.id fenced this one, or the producer broke)")
+                stop(
+                    error,
+                    "transactional producer failed fatally; processing stopped (a newer instance with the same transactional.id fenced this one, or the producer broke)"
+                )
                 return .stopped
             }
             if error.code != .transactionAbortable && error.isRetriable {

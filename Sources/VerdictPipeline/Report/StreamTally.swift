@@ -74,7 +74,9 @@ public struct StreamTally: Sendable {
     public private(set) var deadLetterCount = 0
     public var outcomeRecordCount: Int { outcomes.values.reduce(0, +) }
     /// Input records without any outcome.
-    public var missing: [Source] { inputs.keys.filter { outcomes[$0] == nil }.sorted { ($0.topic, $0.partition, $0.offset) < ($1.topic, $1.partition, $1.offset) } }
+    public var missing: [Source] {
+        inputs.keys.filter { outcomes[$0] == nil }.sorted { ($0.topic, $0.partition, $0.offset) < ($1.topic, $1.partition, $1.offset) }
+    }
     /// Outcome records beyond the first for the same input (at-least-once redelivery).
     public var duplicates: Int { outcomes.values.reduce(0) { $0 + max(0, $1 - 1) } }
     /// Outcomes whose input record was not seen (another run's, or a wrong topic).

@@ -70,7 +70,9 @@ public final class ModelWatchService: Service, Sendable {
             files.append(((root as NSString).deletingLastPathComponent as NSString).appendingPathComponent("card.json"))
         }
         for file in files {
-            let real = (try? FileManager.default.destinationOfSymbolicLink(atPath: file)).map { _ in URL(fileURLWithPath: file).resolvingSymlinksInPath().path } ?? URL(fileURLWithPath: file).resolvingSymlinksInPath().path
+            let real =
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: file)).map { _ in URL(fileURLWithPath: file).resolvingSymlinksInPath().path }
+                ?? URL(fileURLWithPath: file).resolvingSymlinksInPath().path
             var info = stat()
             if stat(real, &info) == 0 {
                 parts.append("\(real):\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)")

@@ -53,10 +53,12 @@ public final class ScoringProcessor: RecordProcessor {
     }
 
     public func deadLetter(for message: KafkaMessage, reason: String) -> KafkaProducerRecord? {
-        let input = ScoringInput(value: message.value, source: EventSource(topic: message.topic, partition: message.partition, offset: message.offset),
-                                 receivedAt: Date().timeIntervalSince1970)
-        let bytes = DeadLetterWriter.write(input, issues: [ValidationIssue(.publishFailed, reason)], now: Date().timeIntervalSince1970,
-                                           configuration: models.deadLetterConfiguration)
+        let input = ScoringInput(
+            value: message.value, source: EventSource(topic: message.topic, partition: message.partition, offset: message.offset),
+            receivedAt: Date().timeIntervalSince1970)
+        let bytes = DeadLetterWriter.write(
+            input, issues: [ValidationIssue(.publishFailed, reason)], now: Date().timeIntervalSince1970,
+            configuration: models.deadLetterConfiguration)
         var headers = Self.masked(message.headers)
         headers.append(KafkaHeader(name: "verdict-dlq-reason", string: ReasonCode.publishFailed.rawValue))
         headers.append(KafkaHeader(name: "verdict-source-topic", string: message.topic))

@@ -66,7 +66,8 @@ public final class StreamService: Service, Sendable {
                 ),
                 logger: logger, observer: observer
             )
-            producer = try KafkaProducer(configuration: c.producerConfiguration(), logger: logger, onError: onError, deliveryReports: atLeastOnce.handleDelivery)
+            producer = try KafkaProducer(
+                configuration: c.producerConfiguration(), logger: logger, onError: onError, deliveryReports: atLeastOnce.handleDelivery)
             atLeastOnce.attach(producer: producer)
             relay = atLeastOnce
         }
@@ -84,10 +85,12 @@ public final class StreamService: Service, Sendable {
         running.withLock { $0 = Running(consumer: consumer, producer: producer, relay: relay, transactional: transactional) }
         try consumer.subscribe(topics: c.topics.input)
         consumer.start(handler: (relay as (any KafkaConsumerHandler)?) ?? transactional!)
-        logger.info("stream started", metadata: [
-            LogKey.topics: "\(c.topics.input.joined(separator: ","))", LogKey.group: "\(c.kafka.consumer.groupID)",
-            LogKey.brokers: "\(c.kafka.bootstrapServers.joined(separator: ","))", LogKey.guarantee: "\(c.pipeline.guarantee)",
-        ])
+        logger.info(
+            "stream started",
+            metadata: [
+                LogKey.topics: "\(c.topics.input.joined(separator: ","))", LogKey.group: "\(c.kafka.consumer.groupID)",
+                LogKey.brokers: "\(c.kafka.bootstrapServers.joined(separator: ","))", LogKey.guarantee: "\(c.pipeline.guarantee)",
+            ])
 
         // Run until graceful shutdown, or until something fatal stops the stream.
         let fatal: String? = await withTaskGroup(of: String?.self) { group in
@@ -116,7 +119,9 @@ public final class StreamService: Service, Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         func remaining() -> Duration { max(.milliseconds(200), deadline - clock.now) }
-        logger.info("stream stopping: finishing in-flight work", metadata: [LogKey.reason: "\(reason ?? "shutdown requested")", LogKey.inFlight: "\(relay?.inFlight ?? 0)"])
+        logger.info(
+            "stream stopping: finishing in-flight work",
+            metadata: [LogKey.reason: "\(reason ?? "shutdown requested")", LogKey.inFlight: "\(relay?.inFlight ?? 0)"])
         relay?.stopAccepting()
         running.withLock { $0?.transactional?.stopAccepting() }
         try? consumer.pause(consumer.assignment)
@@ -140,12 +145,17 @@ public final class StreamService: Service, Sendable {
         let undelivered = await producer.close(timeout: remaining())
         running.withLock { $0 = nil }
         let counters = relay?.counters
-        logger.info("stream stopped", metadata: [
-            LogKey.consumed: "\(counters?.consumed ?? 0)", LogKey.delivered: "\(counters?.delivered ?? 0)",
-            LogKey.duration: "\(String(format: "%.3f", (timeout - (deadline - clock.now)).seconds))",
-        ])
+        logger.info(
+            "stream stopped",
+            metadata: [
+                LogKey.consumed: "\(counters?.consumed ?? 0)", LogKey.delivered: "\(counters?.delivered ?? 0)",
+                LogKey.duration: "\(String(format: "%.3f", (timeout - (deadline - clock.now)).seconds))",
+            ])
         guard drained && committed && closed && undelivered == 0 && clock.now <= deadline + .seconds(1) else {
-            throw ShutdownError(description: "shutdown did not finish cleanly within \(configuration.pipeline.shutdownTimeout) (drained: \(drained), committed: \(committed), closed: \(closed), undelivered: \(undelivered)); uncommitted records will be re-read")
+            throw ShutdownError(
+                description:
+                    "shutdown did not finish cleanly within \(configuration.pipeline.shutdownTimeout) (drained: \(drained), committed: \(committed), closed: \(closed), undelivered: \(undelivered)); uncommitted records will be re-read"
+            )
         }
     }
 

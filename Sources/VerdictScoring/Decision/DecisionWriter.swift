@@ -76,8 +76,10 @@ enum DecisionWriter {
 /// otherwise), with the original's length and sha256.
 public enum DeadLetterWriter {
     /// The envelope for `input`.
-    public static func write(_ input: ScoringInput, issues: [ValidationIssue], now: Double,
-                             configuration: DeadLetterConfiguration = DeadLetterConfiguration()) -> [UInt8] {
+    public static func write(
+        _ input: ScoringInput, issues: [ValidationIssue], now: Double,
+        configuration: DeadLetterConfiguration = DeadLetterConfiguration()
+    ) -> [UInt8] {
         let limit = max(0, configuration.maxOriginalBytes)
         var w = JSONWriter(capacity: min(input.value?.count ?? 0, limit) + 768)
         w.raw("{\"schema_version\":1,\"reasons\":[")

@@ -153,7 +153,7 @@ struct EventDecoder {
                             seenBefore = false
                         } else {
                             if let first = firstUnknown {
-                                unknownKeys.insert(raw: bytes.slice(first))
+                                _ = unknownKeys.insert(raw: bytes.slice(first))
                                 firstUnknown = nil
                             }
                             seenBefore = key.escaped ? !unknownKeys.insert(name: name) : !unknownKeys.insert(raw: raw)
@@ -256,10 +256,15 @@ struct EventDecoder {
                 }
             }
         case .boolean:
-            if c == UInt8(ascii: "t") { try literal("true"); event.isNewRecipient = true }
-            else if c == UInt8(ascii: "f") { try literal("false"); event.isNewRecipient = false }
-            else if Self.valueStarts.contains(c) || c == UInt8(ascii: "-") || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) { try wrongType(field, "true or false") }
-            else { throw syntax("invalid value") }
+            if c == UInt8(ascii: "t") {
+                try literal("true"); event.isNewRecipient = true
+            } else if c == UInt8(ascii: "f") {
+                try literal("false"); event.isNewRecipient = false
+            } else if Self.valueStarts.contains(c) || c == UInt8(ascii: "-") || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) {
+                try wrongType(field, "true or false")
+            } else {
+                throw syntax("invalid value")
+            }
         }
     }
 
@@ -361,7 +366,7 @@ struct EventDecoder {
                 guard i + 1 < bytes.count else { break }
                 switch bytes[i + 1] {
                 case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-                     UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                     i += 2
                 case UInt8(ascii: "u"):
                     guard i + 6 <= bytes.count, JSONEscapes.hex4(bytes.raw, i + 2) != nil else { throw syntax("invalid \\u escape") }

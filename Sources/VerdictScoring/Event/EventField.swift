@@ -88,13 +88,17 @@ public enum EventField: Int, Sendable, Hashable, CaseIterable {
             if w64(0) == 0x746E_6168_6372_656D && w64(8) == 0x7972_746E_756F_635F { return .merchantCountry }  // merchant_country
             if w64(0) == 0x725F_7765_6E5F_7369 && w64(8) == 0x746E_6569_7069_6365 { return .isNewRecipient }  // is_new_recipient
         case 17:
-            if w64(0) == 0x746E_6168_6372_656D && w64(8) == 0x726F_6765_7461_635F && w64(9) == 0x7972_6F67_6574_6163 { return .merchantCategory }  // merchant_category
+            // merchant_category
+            if w64(0) == 0x746E_6168_6372_656D && w64(8) == 0x726F_6765_7461_635F && w64(9) == 0x7972_6F67_6574_6163 { return .merchantCategory }
         case 18:
-            if w64(0) == 0x5F79_7274_6E75_6F63 && w64(8) == 0x6F63_735F_6B73_6972 && w64(10) == 0x6572_6F63_735F_6B73 { return .countryRiskScore }  // country_risk_score
+            // country_risk_score
+            if w64(0) == 0x5F79_7274_6E75_6F63 && w64(8) == 0x6F63_735F_6B73_6972 && w64(10) == 0x6572_6F63_735F_6B73 { return .countryRiskScore }
         case 21:
-            if w64(0) == 0x7463_6173_6E61_7274 && w64(8) == 0x7361_6C5F_736E_6F69 && w64(13) == 0x6834_325F_7473_616C { return .transactionsLast24h }  // transactions_last_24h
+            // transactions_last_24h
+            if w64(0) == 0x7463_6173_6E61_7274 && w64(8) == 0x7361_6C5F_736E_6F69 && w64(13) == 0x6834_325F_7473_616C { return .transactionsLast24h }
         case 22:
-            if w64(0) == 0x6E61_7274_5F67_7661 && w64(8) == 0x5F6E_6F69_7463_6173 && w64(14) == 0x746E_756F_6D61_5F6E { return .averageTransactionAmount }  // avg_transaction_amount
+            // avg_transaction_amount
+            if w64(0) == 0x6E61_7274_5F67_7661 && w64(8) == 0x5F6E_6F69_7463_6173 && w64(14) == 0x746E_756F_6D61_5F6E { return .averageTransactionAmount }
         default:
             break
         }

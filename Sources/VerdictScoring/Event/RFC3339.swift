@@ -14,15 +14,16 @@ enum RFC3339 {
             return value
         }
         guard s.count >= 20,
-              let year = digits(0, 4), s[4] == UInt8(ascii: "-"),
-              let month = digits(5, 2), s[7] == UInt8(ascii: "-"),
-              let day = digits(8, 2), s[10] == UInt8(ascii: "T") || s[10] == UInt8(ascii: "t") || s[10] == UInt8(ascii: " "),
-              let hour = digits(11, 2), s[13] == UInt8(ascii: ":"),
-              let minute = digits(14, 2), s[16] == UInt8(ascii: ":"),
-              let second = digits(17, 2)
+            let year = digits(0, 4), s[4] == UInt8(ascii: "-"),
+            let month = digits(5, 2), s[7] == UInt8(ascii: "-"),
+            let day = digits(8, 2), s[10] == UInt8(ascii: "T") || s[10] == UInt8(ascii: "t") || s[10] == UInt8(ascii: " "),
+            let hour = digits(11, 2), s[13] == UInt8(ascii: ":"),
+            let minute = digits(14, 2), s[16] == UInt8(ascii: ":"),
+            let second = digits(17, 2)
         else { return nil }
         guard (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
-              hour <= 23, minute <= 59, second <= 60 else { return nil }
+            hour <= 23, minute <= 59, second <= 60
+        else { return nil }
         var i = 19
         var fraction = 0.0
         if i < s.count && s[i] == UInt8(ascii: ".") {
@@ -44,7 +45,8 @@ enum RFC3339 {
         case UInt8(ascii: "+"), UInt8(ascii: "-"):
             let sign = s[i] == UInt8(ascii: "-") ? -1 : 1
             guard let oh = digits(i + 1, 2), i + 3 < s.count, s[i + 3] == UInt8(ascii: ":"), let om = digits(i + 4, 2),
-                  oh <= 23, om <= 59 else { return nil }
+                oh <= 23, om <= 59
+            else { return nil }
             offset = sign * (oh * 3600 + om * 60)
             i += 6
         default:

@@ -84,7 +84,8 @@ enum JSONEscapes {
                 guard i + 4 <= raw.count, var unit = hex4(raw, i) else { continue }
                 i += 4
                 if (0xD800..<0xDC00).contains(unit), i + 6 <= raw.count, raw[i] == UInt8(ascii: "\\"), raw[i + 1] == UInt8(ascii: "u"),
-                   let low = hex4(raw, i + 2), (0xDC00..<0xE000).contains(low) {
+                    let low = hex4(raw, i + 2), (0xDC00..<0xE000).contains(low)
+                {
                     unit = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
                     i += 6
                 }

@@ -83,7 +83,10 @@ public struct FeaturePlan: Sendable {
         }
         let unmapped = order.filter { byName[$0] == nil }
         guard unmapped.isEmpty else {
-            throw ScoringError(.unmappedFeatures, "the model uses features the feature configuration does not map: \(unmapped.joined(separator: ", ")); add them to features.yaml or use a model trained on this configuration")
+            throw ScoringError(
+                .unmappedFeatures,
+                "the model uses features the feature configuration does not map: \(unmapped.joined(separator: ", ")); add them to features.yaml or use a model trained on this configuration"
+            )
         }
         var operations: [Operation] = []
         var definitions: [FeatureDefinition] = []
@@ -116,12 +119,14 @@ public struct FeaturePlan: Sendable {
             case .channel(let table):
                 return Step(kind: .channel, table: dense(table.count, .nan) { t in t = table })
             case .currency(let table, let fallback):
-                return Step(kind: .currency, table: dense(26 * 26 * 26, fallback) { t in
-                    for (code, v) in table {
-                        let bytes = [UInt8(code >> 16 & 0xFF), UInt8(code >> 8 & 0xFF), UInt8(code & 0xFF)]
-                        if let index = EventValidator.currencyIndex(bytes) { t[index] = v }
-                    }
-                })
+                return Step(
+                    kind: .currency,
+                    table: dense(26 * 26 * 26, fallback) { t in
+                        for (code, v) in table {
+                            let bytes = [UInt8(code >> 16 & 0xFF), UInt8(code >> 8 & 0xFF), UInt8(code & 0xFF)]
+                            if let index = EventValidator.currencyIndex(bytes) { t[index] = v }
+                        }
+                    })
             case .merchantCountry(let table, let fallback), .cardCountry(let table, let fallback):
                 let kind: Step.Kind = if case .merchantCountry = operation { .merchantCountry } else { .cardCountry }
                 return Step(kind: kind, table: dense(26 * 26, fallback) { t in for (code, v) in table { if let i = countryIndex(code) { t[i] = v } } })
@@ -137,13 +142,17 @@ public struct FeaturePlan: Sendable {
         }
         if let field = d.field {
             guard let numeric = NumericField(field) else {
-                throw ScoringError(.configuration, "feature '\(d.name)': '\(field)' is not a numeric event field (amount, amount_usd, card_age_days, transactions_last_24h, avg_transaction_amount, country_risk_score, is_new_recipient, latitude, longitude, merchant_category)")
+                throw ScoringError(
+                    .configuration,
+                    "feature '\(d.name)': '\(field)' is not a numeric event field (amount, amount_usd, card_age_days, transactions_last_24h, avg_transaction_amount, country_risk_score, is_new_recipient, latitude, longitude, merchant_category)"
+                )
             }
             return .field(numeric)
         }
         if let derive = d.derive {
             guard let derivation = Derivation(rawValue: derive) else {
-                throw ScoringError(.configuration, "feature '\(d.name)': unknown derivation '\(derive)' (\(Derivation.allCases.map(\.rawValue).joined(separator: ", ")))")
+                throw ScoringError(
+                    .configuration, "feature '\(d.name)': unknown derivation '\(derive)' (\(Derivation.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             return .derive(derivation)
         }
@@ -181,7 +190,9 @@ public struct FeaturePlan: Sendable {
             }
             return lookup.field == "merchant_country" ? .merchantCountry(table, fallback) : .cardCountry(table, fallback)
         default:
-            throw ScoringError(.configuration, "feature '\(d.name)': lookups work on merchant_category, channel, currency, merchant_country or card_country, not '\(lookup.field)'")
+            throw ScoringError(
+                .configuration,
+                "feature '\(d.name)': lookups work on merchant_category, channel, currency, merchant_country or card_country, not '\(lookup.field)'")
         }
     }
 
@@ -209,7 +220,8 @@ public struct FeaturePlan: Sendable {
             return tables[step.table + Int(channel.code)]
         case .currency:
             guard let range = e.currency, range.count == 3, !range.escaped,
-                  let index = EventValidator.currencyIndex(range.raw(in: record)) else { return .nan }
+                let index = EventValidator.currencyIndex(range.raw(in: record))
+            else { return .nan }
             return tables[step.table + index]
         case .merchantCountry, .cardCountry:
             guard let code = TransactionEvent.packed(step.kind == .merchantCountry ? e.merchantCountry : e.cardCountry, record) else { return .nan }
@@ -251,7 +263,8 @@ public struct FeaturePlan: Sendable {
             case .isNight: return e.eventTime.map { Self.secondsOfDay($0) < 5 * 3600 ? 1 : 0 } ?? .nan
             case .isForeign:
                 guard let merchant = TransactionEvent.packed(e.merchantCountry, record),
-                      let card = TransactionEvent.packed(e.cardCountry, record) else { return .nan }
+                    let card = TransactionEvent.packed(e.cardCountry, record)
+                else { return .nan }
                 return merchant == card ? 0 : 1
             case .amountToAverageRatio:
                 guard let amount = e.resolvedAmountUSD, let average = e.averageTransactionAmount, average > 0 else { return .nan }

@@ -87,7 +87,8 @@ public struct ModelCard: Sendable, Codable, Hashable {
             throw ScoringError(.model, "the model card \(path) is not valid: \(error)")
         }
         guard isPlainFileName(card.modelFile) else {
-            throw ScoringError(.model, "the model card \(path) names model_file '\(card.modelFile)'; it must be a file name inside the card's directory (no '/', no '..')")
+            throw ScoringError(
+                .model, "the model card \(path) names model_file '\(card.modelFile)'; it must be a file name inside the card's directory (no '/', no '..')")
         }
         return card
     }
@@ -104,10 +105,15 @@ public enum JSONScalar: Sendable, Codable, Hashable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let n = try? c.decode(Double.self) { self = .number(n) }
-        else { self = .string(try c.decode(String.self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let n = try? c.decode(Double.self) {
+            self = .number(n)
+        } else {
+            self = .string(try c.decode(String.self))
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -39,7 +39,8 @@ public struct ModelRepository: Sendable {
     /// True when the path is a directory of versions (activation applies).
     public var isVersioned: Bool {
         isDirectory && !FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("card.json"))
-            && (try? FileManager.default.contentsOfDirectory(atPath: path).contains { Self.isVersionDirectory((path as NSString).appendingPathComponent($0)) }) == true
+            && (try? FileManager.default.contentsOfDirectory(atPath: path).contains { Self.isVersionDirectory((path as NSString).appendingPathComponent($0)) })
+                == true
     }
 
     private static func isVersionDirectory(_ directory: String) -> Bool {
@@ -135,8 +136,9 @@ public struct ModelRepository: Sendable {
     /// - Throws: ``ScoringError`` saying why the model was refused.
     public func load(features: FeatureConfiguration, verifyGoldenVectors: Bool = true) throws(ScoringError) -> ScoringModel {
         let (file, card, name, version) = try resolve()
-        return try Self.load(file: file, card: card, name: name, version: version, features: features, verify: verifyGoldenVectors,
-                             limits: limits, loader: loader)
+        return try Self.load(
+            file: file, card: card, name: name, version: version, features: features, verify: verifyGoldenVectors,
+            limits: limits, loader: loader)
     }
 
     /// Loads a specific model file with its card. With a card, the file's sha256 is compared with

@@ -12,8 +12,10 @@ public struct ModelVerification: Sendable {
     public var allowFeatureConfigChange: Bool
     public var loader: ModelFileLoader
 
-    public init(features: FeatureConfiguration, featureConfigSHA256: String, tolerance: Double = 1e-6, allowFeatureConfigChange: Bool = false,
-                loader: @escaping ModelFileLoader) {
+    public init(
+        features: FeatureConfiguration, featureConfigSHA256: String, tolerance: Double = 1e-6, allowFeatureConfigChange: Bool = false,
+        loader: @escaping ModelFileLoader
+    ) {
         self.features = features
         self.featureConfigSHA256 = featureConfigSHA256
         self.tolerance = tolerance
@@ -51,7 +53,9 @@ public struct ModelVerification: Sendable {
             return ["sha256 of \(card.modelFile) is \(actual), the card says \(card.sha256): the file is not the one that was trained and evaluated"]
         }
         if let recorded = card.featureConfigSHA256, recorded != featureConfigSHA256, !allowFeatureConfigChange {
-            problems.append("the feature configuration (sha256 \(featureConfigSHA256)) is not the one the model was trained with (\(recorded)); retrain, or pass --allow-feature-config-change after checking the features mean the same")
+            problems.append(
+                "the feature configuration (sha256 \(featureConfigSHA256)) is not the one the model was trained with (\(recorded)); retrain, or pass --allow-feature-config-change after checking the features mean the same"
+            )
         }
         if let thresholds = card.thresholds, !(0 < thresholds.reviewAt && thresholds.reviewAt <= thresholds.declineAt && thresholds.declineAt <= 1) {
             problems.append("thresholds review_at \(thresholds.reviewAt) / decline_at \(thresholds.declineAt) must satisfy 0 < review_at <= decline_at <= 1")

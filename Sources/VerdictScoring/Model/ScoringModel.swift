@@ -20,15 +20,19 @@ public final class ScoringModel: Sendable {
     public init(forest: Forest, name: String, version: String, card: ModelCard?, features: FeatureConfiguration) throws(ScoringError) {
         let info = forest.info
         guard info.outputCount == 1, info.isBinaryClassifier || info.transform == .sigmoid else {
-            throw ScoringError(.model, "\(info.source): a risk model must output one probability (binary classifier); this one is \(info.objective) with \(info.outputCount) outputs")
+            throw ScoringError(
+                .model,
+                "\(info.source): a risk model must output one probability (binary classifier); this one is \(info.objective) with \(info.outputCount) outputs")
         }
         if let card {
             guard card.sha256.lowercased() == forest.sha256 else {
-                throw ScoringError(.model, "\(info.source): sha256 \(forest.sha256) does not match the card's \(card.sha256); the file changed after it was verified")
+                throw ScoringError(
+                    .model, "\(info.source): sha256 \(forest.sha256) does not match the card's \(card.sha256); the file changed after it was verified")
             }
         }
         // The card's feature list names the features of models whose files carry none (ONNX).
-        let order = card?.features.count == info.featureCount && info.featureNames.allSatisfy({ $0.hasPrefix("f") && Int($0.dropFirst()) != nil })
+        let order =
+            card?.features.count == info.featureCount && info.featureNames.allSatisfy({ $0.hasPrefix("f") && Int($0.dropFirst()) != nil })
             ? card!.features : info.featureNames
         self.plan = try FeaturePlan(configuration: features, order: order)
         self.forest = forest
@@ -49,7 +53,10 @@ public final class ScoringModel: Sendable {
             }
             let score = forest.predict(vector.features.map { $0 ?? .nan }).outputs[0]
             guard abs(score - vector.score) <= tolerance else {
-                throw ScoringError(.model, "golden vector \(index): the model scores \(score), the card says \(vector.score) (|Δ| \(abs(score - vector.score)) > \(tolerance)); the model or the library it was trained with differs")
+                throw ScoringError(
+                    .model,
+                    "golden vector \(index): the model scores \(score), the card says \(vector.score) (|Δ| \(abs(score - vector.score)) > \(tolerance)); the model or the library it was trained with differs"
+                )
             }
         }
     }

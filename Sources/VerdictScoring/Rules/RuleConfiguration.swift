@@ -87,8 +87,10 @@ public struct RuleConfiguration: Sendable, Hashable, Codable {
         /// What firing does: flag (default; listed only), review (at least REVIEW), decline.
         public var action: RuleAction
 
-        public init(enabled: Bool = true, threshold: Double? = nil, fromHour: Int? = nil, toHour: Int? = nil,
-                    codes: [String]? = nil, action: RuleAction = .flag) {
+        public init(
+            enabled: Bool = true, threshold: Double? = nil, fromHour: Int? = nil, toHour: Int? = nil,
+            codes: [String]? = nil, action: RuleAction = .flag
+        ) {
             self.enabled = enabled
             self.threshold = threshold
             self.fromHour = fromHour
@@ -119,9 +121,10 @@ public struct RuleConfiguration: Sendable, Hashable, Codable {
             }
 
             func applied(to fallback: Indicator) -> Indicator {
-                Indicator(enabled: enabled ?? fallback.enabled, threshold: threshold ?? fallback.threshold,
-                          fromHour: fromHour ?? fallback.fromHour, toHour: toHour ?? fallback.toHour,
-                          codes: codes ?? fallback.codes, action: action ?? fallback.action)
+                Indicator(
+                    enabled: enabled ?? fallback.enabled, threshold: threshold ?? fallback.threshold,
+                    fromHour: fromHour ?? fallback.fromHour, toHour: toHour ?? fallback.toHour,
+                    codes: codes ?? fallback.codes, action: action ?? fallback.action)
             }
         }
 
@@ -165,7 +168,8 @@ public struct RuleConfiguration: Sendable, Hashable, Codable {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             // Left out: the default limit (a hard_rules section for a blocklist must not lift it).
             // An explicit null removes the limit.
-            declineAmountUSDAbove = c.contains(.declineAmountUSDAbove)
+            declineAmountUSDAbove =
+                c.contains(.declineAmountUSDAbove)
                 ? try c.decodeIfPresent(Double.self, forKey: .declineAmountUSDAbove)
                 : HardRules.defaultDeclineAmountUSDAbove
             blocklist = try c.decodeIfPresent(IDList.self, forKey: .blocklist) ?? IDList()

@@ -60,7 +60,10 @@ public struct RuleEngine: Sendable {
             ("LATE_NIGHT", i.lateNight, "Between \(from):00 and \(to):00 UTC"),
             ("NEW_CARD", i.newCard, "Card younger than \(Int(i.newCard.threshold ?? 30)) days"),
             ("VELOCITY", i.velocity, "More than \(Int(i.velocity.threshold ?? 10)) transactions in 24 hours"),
-            ("NEW_RECIPIENT_HIGH_AMOUNT", i.newRecipientHighAmount, "New recipient and amount above \(Self.money(i.newRecipientHighAmount.threshold ?? 200)) USD"),
+            (
+                "NEW_RECIPIENT_HIGH_AMOUNT", i.newRecipientHighAmount,
+                "New recipient and amount above \(Self.money(i.newRecipientHighAmount.threshold ?? 200)) USD"
+            ),
             ("HIGH_RISK_COUNTRY", i.highRiskCountry, "Country risk score above \(i.highRiskCountry.threshold ?? 0.7)"),
             ("HIGH_RISK_MCC", i.highRiskMerchantCategory, "High-risk merchant category"),
             ("CRYPTO_OFFRAMP", i.cryptoOfframp, "Crypto off-ramp cash-out"),
@@ -95,7 +98,9 @@ public struct RuleEngine: Sendable {
             amount > (indicators.highAmount.threshold ?? 500)
         }
         indicator(indicators.foreign, "FOREIGN") {
-            guard let m = TransactionEvent.packed(event.merchantCountry, record), let c = TransactionEvent.packed(event.cardCountry, record) else { return false }
+            guard let m = TransactionEvent.packed(event.merchantCountry, record), let c = TransactionEvent.packed(event.cardCountry, record) else {
+                return false
+            }
             return m != c
         }
         let from = indicators.lateNight.fromHour ?? 0, to = indicators.lateNight.toHour ?? 5
@@ -122,8 +127,10 @@ public struct RuleEngine: Sendable {
         }
         for escalation in configuration.escalations.sorted(by: { $0.minIndicators < $1.minIndicators }) where fired >= escalation.minIndicators {
             floor = max(floor, escalation.decision)
-            hits.append(RuleHit(code: "ESCALATION_\(escalation.minIndicators)_INDICATORS",
-                                description: "\(fired) risk indicators fired (>= \(escalation.minIndicators))", action: escalation.decision.rawValue.lowercased()))
+            hits.append(
+                RuleHit(
+                    code: "ESCALATION_\(escalation.minIndicators)_INDICATORS",
+                    description: "\(fired) risk indicators fired (>= \(escalation.minIndicators))", action: escalation.decision.rawValue.lowercased()))
         }
 
         // Hard rules decide regardless of the score: blocklist and the hard limit decline, the
@@ -164,7 +171,8 @@ public struct RuleEngine: Sendable {
             decision = configuration.degraded.decision
             level = .medium
             degraded = true
-            hits.append(RuleHit(code: "DEGRADED", description: "Decided without the model (stale event or no model loaded)", action: decision.rawValue.lowercased()))
+            hits.append(
+                RuleHit(code: "DEGRADED", description: "Decided without the model (stale event or no model loaded)", action: decision.rawValue.lowercased()))
         }
         decision = max(decision, floor)
         if let forced { decision = forced }

@@ -165,8 +165,9 @@ public enum PANMasking {
         if isDigit(b) { return (.digit(b), 1) }
         if isSeparator(b) { return (.separator, 1) }
         if b == UInt8(ascii: "\\"), i + 5 < bytes.count, bytes[i + 1] == UInt8(ascii: "u"),
-           bytes[i + 2] == UInt8(ascii: "0"), bytes[i + 3] == UInt8(ascii: "0"),
-           let high = hexValue(bytes[i + 4]), let low = hexValue(bytes[i + 5]) {
+            bytes[i + 2] == UInt8(ascii: "0"), bytes[i + 3] == UInt8(ascii: "0"),
+            let high = hexValue(bytes[i + 4]), let low = hexValue(bytes[i + 5])
+        {
             let scalar = high << 4 | low
             if isDigit(scalar) { return (.digit(scalar), 6) }
             if isSeparator(scalar) { return (.separator, 6) }

@@ -52,9 +52,13 @@ struct BenchDecode: AsyncParsableCommand {
         let elapsed = (clock.now - start).seconds
         let perEvent = elapsed / Double(count) * 1e9
         if json {
-            print(#"{"benchmark":"decode","events":\#(count),"mean_bytes":\#(bytes),"ns_per_event":\#(Int(perEvent)),"events_per_s":\#(Int(Double(count) / elapsed))}"#)
+            print(
+                #"{"benchmark":"decode","events":\#(count),"mean_bytes":\#(bytes),"ns_per_event":\#(Int(perEvent)),"events_per_s":\#(Int(Double(count) / elapsed))}"#
+            )
         } else {
-            print("decode+validate+features: \(count) events of \(bytes) bytes (mean), \(Int(perEvent)) ns/event = \(Int(Double(count) / elapsed)) events/s on one thread (\(valid) valid)")
+            print(
+                "decode+validate+features: \(count) events of \(bytes) bytes (mean), \(Int(perEvent)) ns/event = \(Int(Double(count) / elapsed)) events/s on one thread (\(valid) valid)"
+            )
         }
     }
 }

@@ -22,9 +22,14 @@ struct BenchForest: AsyncParsableCommand {
         let table = try FeatureTable(csv: text, featureNames: forest.info.featureNames, positional: forest.info.format == .onnx)
         let result = ForestBenchmark.run(forest: forest, table: table, maxThreads: threads ?? ForestWorkerPool.coreCount, seconds: seconds)
         if json {
-            let plan = forest.explanationPlan.map { #"{"quadrature4":\#($0.quadrature4),"quadrature8":\#($0.quadrature8),"path_decomposition":\#($0.pathDecomposition),"recursive":\#($0.recursive)}"# } ?? "null"
+            let plan =
+                forest.explanationPlan.map {
+                    #"{"quadrature4":\#($0.quadrature4),"quadrature8":\#($0.quadrature8),"path_decomposition":\#($0.pathDecomposition),"recursive":\#($0.recursive)}"#
+                } ?? "null"
             let batch = result.batchRowsPerSecond.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\(Int($0.value))" }.joined(separator: ",")
-            print(#"{"model":"\#(forest.info.source)","trees":\#(forest.trees.count),"single_row_p50_us":\#(String(format: "%.3f", result.p50)),"single_row_p99_us":\#(String(format: "%.3f", result.p99)),"batch_rows_per_s":{\#(batch)},"ns_per_tree_row":\#(String(format: "%.3f", result.nsPerTreeRow)),"explain_p50_us":\#(result.explain.map { String(format: "%.1f", $0.p50) } ?? "null"),"explain_p99_us":\#(result.explain.map { String(format: "%.1f", $0.p99) } ?? "null"),"explain_plan":\#(plan)}"#)
+            print(
+                #"{"model":"\#(forest.info.source)","trees":\#(forest.trees.count),"single_row_p50_us":\#(String(format: "%.3f", result.p50)),"single_row_p99_us":\#(String(format: "%.3f", result.p99)),"batch_rows_per_s":{\#(batch)},"ns_per_tree_row":\#(String(format: "%.3f", result.nsPerTreeRow)),"explain_p50_us":\#(result.explain.map { String(format: "%.1f", $0.p50) } ?? "null"),"explain_p99_us":\#(result.explain.map { String(format: "%.1f", $0.p99) } ?? "null"),"explain_plan":\#(plan)}"#
+            )
         } else {
             print("model: \(forest.info.source) (\(forest.trees.count) trees, max depth \(forest.statistics.maxDepth), \(table.rowCount) rows)")
             print(String(format: "single row: p50 %.2f µs, p99 %.2f µs", result.p50, result.p99))
@@ -34,7 +39,9 @@ struct BenchForest: AsyncParsableCommand {
             print(String(format: "ns per tree per row (1 thread): %.2f", result.nsPerTreeRow))
             if let explain = result.explain, let plan = forest.explanationPlan {
                 print(String(format: "TreeSHAP, one row (all contributions): p50 %.1f µs, p99 %.1f µs", explain.p50, explain.p99))
-                print("TreeSHAP method per tree: \(plan.quadrature4) quadrature (4 points), \(plan.quadrature8) quadrature (8 points), \(plan.pathDecomposition) path decomposition, \(plan.recursive) recursive")
+                print(
+                    "TreeSHAP method per tree: \(plan.quadrature4) quadrature (4 points), \(plan.quadrature8) quadrature (8 points), \(plan.pathDecomposition) path decomposition, \(plan.recursive) recursive"
+                )
             }
         }
     }

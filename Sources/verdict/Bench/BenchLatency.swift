@@ -64,7 +64,8 @@ struct BenchLatency: AsyncParsableCommand {
             var measured: [Double] = []
             for message in messages {
                 guard let value = message.value else { continue }
-                let source = baseline
+                let source =
+                    baseline
                     ? DecisionRecord.Source(topic: message.topic, partition: message.partition, offset: message.offset)
                     : DecisionRecord.parse(value)?.source ?? DeadLetterRecord.parse(value)?.source
                 guard let source else { continue }
@@ -148,8 +149,15 @@ struct BenchLatency: AsyncParsableCommand {
         let latencies = clocks.latencies.withLock { $0 }
         let missing = clocks.pending.withLock { $0.sentByOffset.count }
         let p = Percentiles.of(latencies, [0.5, 0.9, 0.99, 0.999, 1])
-        print(String(format: "latency: %d events at %.0f/s offered (%.0f/s achieved), %d measured after %.0f s warm-up", total, rate, achieved, latencies.count, warmup))
-        print(String(format: "latency: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms (produce call -> \(baseline ? "event consumed, broker only" : "outcome consumed downstream"))", p[0], p[1], p[2], p[3], p[4]))
+        print(
+            String(
+                format: "latency: %d events at %.0f/s offered (%.0f/s achieved), %d measured after %.0f s warm-up", total, rate, achieved, latencies.count,
+                warmup))
+        print(
+            String(
+                format:
+                    "latency: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms (produce call -> \(baseline ? "event consumed, broker only" : "outcome consumed downstream"))",
+                p[0], p[1], p[2], p[3], p[4]))
         if missing > 0 {
             print("latency: \(missing) events had no outcome within 30 s of the last send")
             throw ExitCode(1)

@@ -19,7 +19,9 @@ struct BenchPassthrough: AsyncParsableCommand {
     @Option(help: "Records to pass through before stopping.") var count: Int = 1_000_000
     @Option(help: "Consumer group (default: a new one, so the topic is read from the start).") var group: String?
     @Option(help: "Give up after this many seconds.") var timeout: Int = 300
-    @Option(name: .customLong("max-in-flight"), help: "Records consumed and not yet acknowledged before the consumer pauses (verdict serve's pipeline.max_in_flight).")
+    @Option(
+        name: .customLong("max-in-flight"),
+        help: "Records consumed and not yet acknowledged before the consumer pauses (verdict serve's pipeline.max_in_flight).")
     var maxInFlight: Int = 20_000
     @Flag(help: "Print one JSON object instead of text.") var json = false
 
@@ -45,9 +47,13 @@ struct BenchPassthrough: AsyncParsableCommand {
 
     /// Timing starts at the first consumed batch (not at group join) and ends at the delivery report
     /// of the `count`-th record.
-    static func measure(brokers: String, input: String, output: String, count: Int, group: String, timeout: Duration, maxInFlight: Int = 20_000, logger: Logger) async throws -> Result {
+    static func measure(
+        brokers: String, input: String, output: String, count: Int, group: String, timeout: Duration, maxInFlight: Int = 20_000, logger: Logger
+    ) async throws -> Result {
         let timing = Timing()
-        let relay = Relay(processor: PassthroughProcessor(outputTopic: output), configuration: Relay.Configuration(maxInFlight: maxInFlight), logger: logger, observer: timing)
+        let relay = Relay(
+            processor: PassthroughProcessor(outputTopic: output), configuration: Relay.Configuration(maxInFlight: maxInFlight), logger: logger, observer: timing
+        )
         let producer = try KafkaProducer(
             configuration: KafkaProducerConfiguration(client: CommandSupport.client(brokers)),
             logger: logger,
@@ -66,7 +72,8 @@ struct BenchPassthrough: AsyncParsableCommand {
             if clock.now > deadline {
                 await consumer.close(timeout: .seconds(5))
                 await producer.close(timeout: .seconds(5))
-                throw ValidationError("only \(relay.counters.delivered) of \(count) records passed through within \(timeout); does \(input) hold \(count) records?")
+                throw ValidationError(
+                    "only \(relay.counters.delivered) of \(count) records passed through within \(timeout); does \(input) hold \(count) records?")
             }
             try await Task.sleep(for: .milliseconds(2))
         }

@@ -46,7 +46,9 @@ struct BenchProduce: AsyncParsableCommand {
         await producer.close(timeout: .seconds(10))
         let ok = box.delivered.load(ordering: .relaxed)
         let bad = box.failed.load(ordering: .relaxed) + left
-        print("produce: \(ok) records of \(size) bytes to \(topic) in \(CommandSupport.format(elapsed)) = \(Int(Double(ok) / elapsed.seconds)) msgs/s, \(bad) failed")
+        print(
+            "produce: \(ok) records of \(size) bytes to \(topic) in \(CommandSupport.format(elapsed)) = \(Int(Double(ok) / elapsed.seconds)) msgs/s, \(bad) failed"
+        )
         if bad > 0 { throw ExitCode(1) }
     }
 }

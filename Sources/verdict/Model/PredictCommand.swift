@@ -77,7 +77,8 @@ struct PredictionColumns {
         }
         margins = k == 1 ? ["margin"] : (0..<k).map { "margin_\($0)" }
         let features = info.featureNames + ["bias"]
-        contributions = k == 1
+        contributions =
+            k == 1
             ? features.map { "contrib_\($0)" }
             : (0..<k).flatMap { o in features.map { "contrib_\(o)_\($0)" } }
     }

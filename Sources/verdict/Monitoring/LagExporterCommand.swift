@@ -49,8 +49,9 @@ struct LagExporterCommand: AsyncParsableCommand {
         let reader = try KafkaGroupLag(configuration: configuration.kafkaClient(), groupID: configuration.kafka.consumer.groupID, logger: logger)
         let registry = PrometheusCollectorRegistry()
         let metrics = GroupLagMetrics(factory: PrometheusMetricsFactory(registry: registry), group: reader.groupID)
-        let poller = GroupLagPoller(reader: reader, topics: configuration.topics.input, interval: .milliseconds(Int64(interval * 1000)),
-                                    metrics: metrics, logger: logger)
+        let poller = GroupLagPoller(
+            reader: reader, topics: configuration.topics.input, interval: .milliseconds(Int64(interval * 1000)),
+            metrics: metrics, logger: logger)
         let server = MetricsServer.application(
             host: host, port: port, serverName: "verdict-lag-exporter", logger: logger,
             metrics: { registry.emitToBuffer() },
@@ -60,11 +61,12 @@ struct LagExporterCommand: AsyncParsableCommand {
                 if let portFile { try? "\(bound)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
             }
         )
-        let serviceGroup = ServiceGroup(configuration: .init(
-            services: [.init(service: server), .init(service: poller)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger
-        ))
+        let serviceGroup = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: server), .init(service: poller)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            ))
         try await serviceGroup.run()
     }
 }
@@ -93,9 +95,11 @@ final class GroupLagMetrics: Sendable {
             let set = gauges.withLock { gauges in
                 if let existing = gauges[tp] { return existing }
                 let dimensions = [("group", group), ("topic", tp.topic), ("partition", String(tp.partition))]
-                let created = (Metrics.Gauge(label: "verdict_group_lag_records", dimensions: dimensions, factory: factory),
-                               Metrics.Gauge(label: "verdict_group_committed_offset", dimensions: dimensions, factory: factory),
-                               Metrics.Gauge(label: "verdict_group_end_offset", dimensions: dimensions, factory: factory))
+                let created = (
+                    Metrics.Gauge(label: "verdict_group_lag_records", dimensions: dimensions, factory: factory),
+                    Metrics.Gauge(label: "verdict_group_committed_offset", dimensions: dimensions, factory: factory),
+                    Metrics.Gauge(label: "verdict_group_end_offset", dimensions: dimensions, factory: factory)
+                )
                 gauges[tp] = created
                 return created
             }

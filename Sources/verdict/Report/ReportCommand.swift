@@ -52,7 +52,7 @@ struct ReportCommand: AsyncParsableCommand {
             } else if count > 0, expect == nil || (inputs >= expect! && complete), clock.now - lastChange >= .seconds(idle) {
                 break
             } else if count > 0, expect != nil, clock.now - lastChange >= .seconds(max(idle, 30)) {
-                break // nothing new for long: report what is missing rather than wait for the deadline
+                break  // nothing new for long: report what is missing rather than wait for the deadline
             }
         }
         _ = await consumer.close(timeout: .seconds(10))

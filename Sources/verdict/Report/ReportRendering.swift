@@ -33,7 +33,10 @@ enum ReportRendering {
         }
         let latency = Percentiles.of(tally.latencies, [0.5, 0.99, 1])
         if !tally.latencies.isEmpty {
-            lines.append(String(format: "latency          p50 %.0f ms, p99 %.0f ms, max %.0f ms (event produced -> decision published, Kafka timestamps)", latency[0], latency[1], latency[2]))
+            lines.append(
+                String(
+                    format: "latency          p50 %.0f ms, p99 %.0f ms, max %.0f ms (event produced -> decision published, Kafka timestamps)", latency[0],
+                    latency[1], latency[2]))
         }
         let processing = Percentiles.of(tally.processing, [0.5, 0.99])
         if !tally.processing.isEmpty {

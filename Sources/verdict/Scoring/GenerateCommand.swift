@@ -21,12 +21,18 @@ struct GenerateCommand: AsyncParsableCommand {
     @Option(help: "Events per second (0 = as fast as possible).") var rate: Double = 0
     @Option(name: .customLong("invalid-fraction"), help: "Share of events made invalid (0..1).") var invalidFraction: Double = 0
     @Option(help: "Random seed: the same seed gives the same events.") var seed: UInt64 = 42
-    @Option(help: "First event time in file mode (RFC 3339); default 30 days ago. Kafka mode stamps events with the current time (see --as-of).") var start: String?
-    @Option(name: .customLong("as-of"), help: "Kafka mode: stamp events as if generation began at this RFC 3339 time (the wall clock shifted by a fixed offset), e.g. to see the decisions of a given time of day. The service decides events older than the rules' degraded.event_age_sla (default 10m) without the model, and refuses those older than max_event_age.")
+    @Option(help: "First event time in file mode (RFC 3339); default 30 days ago. Kafka mode stamps events with the current time (see --as-of).") var start:
+        String?
+    @Option(
+        name: .customLong("as-of"),
+        help:
+            "Kafka mode: stamp events as if generation began at this RFC 3339 time (the wall clock shifted by a fixed offset), e.g. to see the decisions of a given time of day. The service decides events older than the rules' degraded.event_age_sla (default 10m) without the model, and refuses those older than max_event_age."
+    )
     var asOf: String?
     @Option(help: "Mean seconds between events in file mode.") var spacing: Double = 1
     @Option(help: "Distinct cards.") var cards: Int = 20_000
-    @Option(help: "Traffic shape: realistic (fraud patterns, 2-3% REVIEW/DECLINE) or wide (features independent over their whole ranges, 10-15% REVIEW/DECLINE).")
+    @Option(
+        help: "Traffic shape: realistic (fraud patterns, 2-3% REVIEW/DECLINE) or wide (features independent over their whole ranges, 10-15% REVIEW/DECLINE).")
     var profile: String = EventGenerator.Profile.realistic.rawValue
 
     func validate() throws {
@@ -40,7 +46,9 @@ struct GenerateCommand: AsyncParsableCommand {
         if let asOf {
             guard output == nil else { throw ValidationError("--as-of is for Kafka mode; file mode takes --start") }
             guard let time = Timestamps.parse(asOf) else { throw ValidationError("--as-of '\(asOf)' is not an RFC 3339 time") }
-            guard time <= Date().timeIntervalSince1970 else { throw ValidationError("--as-of '\(asOf)' is in the future; the service refuses events more than max_clock_skew ahead") }
+            guard time <= Date().timeIntervalSince1970 else {
+                throw ValidationError("--as-of '\(asOf)' is in the future; the service refuses events more than max_clock_skew ahead")
+            }
         }
     }
 
@@ -109,7 +117,9 @@ struct GenerateCommand: AsyncParsableCommand {
         let seconds = (clock.now - started).seconds
         await producer.close(timeout: .seconds(10))
         let delivered = box.delivered.load(ordering: .relaxed)
-        print("generate: \(delivered) events to \(topic) in \(String(format: "%.2f", seconds)) s (\(Int(Double(delivered) / max(seconds, 1e-9))) events/s), \(box.failed.load(ordering: .relaxed) + left) failed")
+        print(
+            "generate: \(delivered) events to \(topic) in \(String(format: "%.2f", seconds)) s (\(Int(Double(delivered) / max(seconds, 1e-9))) events/s), \(box.failed.load(ordering: .relaxed) + left) failed"
+        )
         if delivered < count { throw ExitCode(1) }
     }
 }

@@ -49,7 +49,7 @@ final class OutputFile {
 
     init(path: String?) throws {
         if let path, path != "-" {
-            FileManager.default.createFile(atPath: path, contents: nil)
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
             guard let handle = FileHandle(forWritingAtPath: path) else { throw CommandError("cannot write \(path)") }
             self.handle = handle
         } else {

@@ -16,8 +16,11 @@ struct ScoreCommand: AsyncParsableCommand {
     @Option(help: "Events, one JSON object per line; - for stdin.") var input: String = "-"
     @Option(help: "Decisions, one per line (default: stdout).") var output: String?
     @Option(name: .customLong("dead-letters"), help: "Dead-letter envelopes, one per line (default: discarded, counted).") var deadLetters: String?
-    @Option(name: .customLong("as-of"), help: "Reference time for timestamp checks (RFC 3339); default now. Use the time the events were produced for backtests.") var asOf: String?
-    @Flag(name: .customLong("no-age-check"), help: "Accept events of any age and score them with the model however old (backtests of old data).") var noAgeCheck = false
+    @Option(
+        name: .customLong("as-of"), help: "Reference time for timestamp checks (RFC 3339); default now. Use the time the events were produced for backtests.")
+    var asOf: String?
+    @Flag(name: .customLong("no-age-check"), help: "Accept events of any age and score them with the model however old (backtests of old data).")
+    var noAgeCheck = false
     @Option(help: "Scoring threads (default: cores).") var threads: Int?
 
     func run() async throws {
@@ -33,8 +36,9 @@ struct ScoreCommand: AsyncParsableCommand {
         let scoringModel = try setup.loadModel(override: model)
         let pool = ForestWorkerPool(threads: threads)
         defer { pool.shutdown() }
-        let scorer = try Scorer(validation: setup.scoring.validation, rules: setup.scoring.rules, model: scoringModel, pool: pool, appliesEventAgeSLA: !noAgeCheck,
-                                deadLetters: setup.configuration.deadLetters)
+        let scorer = try Scorer(
+            validation: setup.scoring.validation, rules: setup.scoring.rules, model: scoringModel, pool: pool, appliesEventAgeSLA: !noAgeCheck,
+            deadLetters: setup.configuration.deadLetters)
         var reader = try LineReader(path: input)
         let output = ScoreOutput(decisions: try OutputFile(path: output), deadLetters: try deadLetters.map { try OutputFile(path: $0) })
         let topic = "file:\(input == "-" ? "stdin" : (input as NSString).lastPathComponent)"
@@ -118,12 +122,16 @@ struct ScoreSummary {
     }
 
     func report(seconds: Double, model: ScoringModel) -> String {
-        var lines = ["score: \(total) events in \(String(format: "%.2f", seconds)) s = \(Int(Double(total) / max(seconds, 1e-9))) events/s with \(model.name) \(model.version)"]
+        var lines = [
+            "score: \(total) events in \(String(format: "%.2f", seconds)) s = \(Int(Double(total) / max(seconds, 1e-9))) events/s with \(model.name) \(model.version)"
+        ]
         let decided = decisions.values.reduce(0, +)
         lines.append("  decisions: \(decided)" + Verdict.allCases.map { "  \($0.rawValue) \(decisions[$0, default: 0])" }.joined())
         if degraded > 0 { lines.append("  degraded: \(degraded)") }
         let dead = total - decided
-        lines.append("  dead letters: \(dead)" + (deadLetters.isEmpty ? "" : " (" + deadLetters.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"))
+        lines.append(
+            "  dead letters: \(dead)"
+                + (deadLetters.isEmpty ? "" : " (" + deadLetters.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"))
         return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -21,8 +21,9 @@ struct ScoringSetup {
     /// The model named by `override` or by the configuration.
     func loadModel(override: String?) throws -> ScoringModel {
         let path = override ?? configuration.resolve(configuration.model.path)
-        let repository = ModelRepository(path: path, limits: ModelLimits(maxFileBytes: configuration.model.maxFileBytes),
-                                         loader: { request throws(ForestError) in try ModelLoader.loadAnyFormat(request) })
+        let repository = ModelRepository(
+            path: path, limits: ModelLimits(maxFileBytes: configuration.model.maxFileBytes),
+            loader: { request throws(ForestError) in try ModelLoader.loadAnyFormat(request) })
         return try repository.load(features: scoring.features, verifyGoldenVectors: configuration.model.verifyGoldenVectors)
     }
 }

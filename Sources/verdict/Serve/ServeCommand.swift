@@ -45,10 +45,12 @@ struct ServeCommand: AsyncParsableCommand {
         // The monitor observes the scorer the manager builds, and reads the manager's model card
         // when it publishes: it is created first and given the manager on each publication.
         let drift = DriftMonitor(models: nil, metrics: metrics)
-        let models = try ModelManager(configuration: configuration, scoring: scoring, pool: pool, metrics: metrics, logger: logger,
-                                      observer: drift, loader: { request throws(ForestError) in try ModelLoader.loadAnyFormat(request) })
+        let models = try ModelManager(
+            configuration: configuration, scoring: scoring, pool: pool, metrics: metrics, logger: logger,
+            observer: drift, loader: { request throws(ForestError) in try ModelLoader.loadAnyFormat(request) })
         let status = PipelineStatus()
-        let processor = ScoringProcessor(models: models, decisionsTopic: configuration.topics.decisions, deadLetterTopic: configuration.topics.deadLetters, metrics: metrics)
+        let processor = ScoringProcessor(
+            models: models, decisionsTopic: configuration.topics.decisions, deadLetterTopic: configuration.topics.deadLetters, metrics: metrics)
         let stream = StreamService(configuration: configuration, processor: processor, metrics: metrics, status: status, logger: logger)
         let adminToken = try Self.adminToken(configuration)
         let sidecar = Sidecar.application(
@@ -69,12 +71,15 @@ struct ServeCommand: AsyncParsableCommand {
         // Last, so it hears of a shutdown first, whatever started it (a signal, a fatal error, a
         // failed service), and arms the deadline before anything else starts to stop.
         services.append(watchdog)
-        let group = ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup) },
-            gracefulShutdownSignals: [],
-            cancellationSignals: [],
-            logger: logger
-        ))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map {
+                    .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+                },
+                gracefulShutdownSignals: [],
+                cancellationSignals: [],
+                logger: logger
+            ))
         let signals = SignalHandling(group: group, stream: stream, models: models, watchdog: watchdog, logger: logger)
         signals.install()
         do {
@@ -162,7 +167,8 @@ final class SignalHandling: @unchecked Sendable {
     private func handle(_ signal: Int32) {
         if signal == SIGHUP {
             logger.info("SIGHUP: reloading the model", metadata: [LogKey.signal: "SIGHUP"])
-            try? models.reload(reason: "SIGHUP")
+            // A refused model is logged and counted by the manager; the old one keeps serving.
+            _ = try? models.reload(reason: "SIGHUP")
             return
         }
         let now = DispatchTime.now().uptimeNanoseconds

@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import Prometheus
 import VerdictHTTP
 import VerdictPipeline
@@ -11,15 +12,16 @@ struct SidecarAdapter: SidecarBackend {
     let registry: PrometheusCollectorRegistry
     /// /healthz and /readyz as gauges, set on every scrape: alerts on readiness need a series, and
     /// Prometheus cannot probe an HTTP status by itself.
-    private let healthy: Prometheus.Gauge
-    private let ready: Prometheus.Gauge
+    private let healthy: Metrics.Gauge
+    private let ready: Metrics.Gauge
 
     init(models: ModelManager, status: PipelineStatus, registry: PrometheusCollectorRegistry) {
         self.models = models
         self.status = status
         self.registry = registry
-        healthy = registry.makeGauge(name: "verdict_healthy", help: "1 while GET /healthz answers 200")
-        ready = registry.makeGauge(name: "verdict_ready", help: "1 while GET /readyz answers 200")
+        let factory = PrometheusMetricsFactory(registry: registry)
+        healthy = Metrics.Gauge(label: "verdict_healthy", dimensions: [], factory: factory)
+        ready = Metrics.Gauge(label: "verdict_ready", dimensions: [], factory: factory)
     }
 
     func health() -> (ok: Bool, details: [(String, String)]) {
@@ -39,8 +41,8 @@ struct SidecarAdapter: SidecarBackend {
     }
 
     func metrics() -> [UInt8] {
-        healthy.set(Double(health().ok ? 1 : 0))
-        ready.set(Double(readiness().ok ? 1 : 0))
+        healthy.record(health().ok ? 1 : 0)
+        ready.record(readiness().ok ? 1 : 0)
         return registry.emitToBuffer()
     }
 
@@ -59,8 +61,10 @@ struct SidecarAdapter: SidecarBackend {
         let active = repository.activeVersion()
         let loaded = models.status?.version
         let versions: [[String: Any]] = repository.versions().map { version in
-            var entry: [String: Any] = ["version": version.version, "active": version.version == active, "loaded": version.version == loaded,
-                                        "file": (version.modelFile as NSString).lastPathComponent]
+            var entry: [String: Any] = [
+                "version": version.version, "active": version.version == active, "loaded": version.version == loaded,
+                "file": (version.modelFile as NSString).lastPathComponent,
+            ]
             if let card = version.card {
                 entry["created_at"] = card.createdAt ?? NSNull()
                 entry["sha256"] = card.sha256
@@ -69,8 +73,10 @@ struct SidecarAdapter: SidecarBackend {
             return entry
         }
         // The repository's name, not its path: the sidecar does not disclose the host's layout.
-        let object: [String: Any] = ["path": (repository.path as NSString).lastPathComponent, "versioned": repository.isVersioned, "active": active ?? NSNull(),
-                                     "loaded": loaded ?? NSNull(), "versions": versions]
+        let object: [String: Any] = [
+            "path": (repository.path as NSString).lastPathComponent, "versioned": repository.isVersioned, "active": active ?? NSNull(),
+            "loaded": loaded ?? NSNull(), "versions": versions,
+        ]
         return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { [UInt8]($0) } ?? []
     }
 

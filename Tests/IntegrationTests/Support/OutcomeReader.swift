@@ -9,8 +9,10 @@ import VerdictPipeline
 enum OutcomeReader {
     /// Reads until `expected` input events each have an outcome (or `timeout`), then `settle` longer
     /// so late duplicates are counted too.
-    static func read(_ fixture: StreamFixture, expected: Int, timeout: Duration = .seconds(120), settle: Duration = .seconds(1),
-                     isolation: String? = nil) async throws -> StreamTally {
+    static func read(
+        _ fixture: StreamFixture, expected: Int, timeout: Duration = .seconds(120), settle: Duration = .seconds(1),
+        isolation: String? = nil
+    ) async throws -> StreamTally {
         var configuration = TestBroker.consumerConfiguration(fixture.brokers, group: "reader-\(UUID().uuidString.prefix(8))")
         configuration.autoCommitInterval = nil
         if let isolation { configuration.client.properties["isolation.level"] = isolation }

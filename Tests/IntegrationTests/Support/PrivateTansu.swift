@@ -28,8 +28,10 @@ final class PrivateTansu: @unchecked Sendable {
         address = "127.0.0.1:\(port)"
         wrapper = Process()
         wrapper.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        wrapper.arguments = ["-k", "2", "\(lifetime)", tansu, "broker",
-                             "--listener-url", "tcp://\(address)", "--advertised-listener-url", "tcp://\(address)"]
+        wrapper.arguments = [
+            "-k", "2", "\(lifetime)", tansu, "broker",
+            "--listener-url", "tcp://\(address)", "--advertised-listener-url", "tcp://\(address)",
+        ]
         wrapper.standardOutput = FileHandle.nullDevice
         wrapper.standardError = FileHandle.nullDevice
         try wrapper.run()

@@ -42,11 +42,13 @@ final class ServiceProcess: @unchecked Sendable {
         logFile = directory.appendingPathComponent("\(name).log")
         portFile = directory.appendingPathComponent("\(name).port")
         try? FileManager.default.removeItem(at: portFile)
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         wrapper = Process()
         wrapper.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        wrapper.arguments = ["-k", "5", "\(lifetime)", try Self.binary(), "serve", "--config", config.path,
-                             "--sidecar-port", "0", "--port-file", portFile.path]
+        wrapper.arguments = [
+            "-k", "5", "\(lifetime)", try Self.binary(), "serve", "--config", config.path,
+            "--sidecar-port", "0", "--port-file", portFile.path,
+        ]
         var env = ProcessInfo.processInfo.environment
         env["VERDICT_ADMIN_TOKEN"] = ServiceProcess.adminToken
         for (key, value) in environment { env[key] = value }
@@ -113,7 +115,8 @@ final class ServiceProcess: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let (status, body) = try? await get("/readyz"), status == 200,
-               !assigned || !body.contains("\"assigned_partitions\":\"0\"") {
+                !assigned || !body.contains("\"assigned_partitions\":\"0\"")
+            {
                 return
             }
             try await Task.sleep(for: .milliseconds(100))
@@ -180,11 +183,14 @@ struct StreamFixture {
     let config: URL
 
     /// Creates topics and a config; `pipeline` and `kafka` add YAML under those sections.
-    static func make(_ name: String, brokers: String, partitions: Int = 4, pipeline: [String] = [], producerProperties: [String: String] = [:],
-                     guarantee: String = "at_least_once", mock: KafkaMockCluster? = nil) async throws -> StreamFixture {
+    static func make(
+        _ name: String, brokers: String, partitions: Int = 4, pipeline: [String] = [], producerProperties: [String: String] = [:],
+        guarantee: String = "at_least_once", mock: KafkaMockCluster? = nil
+    ) async throws -> StreamFixture {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("verdict-\(name)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let input = TestBroker.uniqueTopic("\(name)-in"), decisions = TestBroker.uniqueTopic("\(name)-decisions"), deadLetters = TestBroker.uniqueTopic("\(name)-dlq")
+        let input = TestBroker.uniqueTopic("\(name)-in"), decisions = TestBroker.uniqueTopic("\(name)-decisions"),
+            deadLetters = TestBroker.uniqueTopic("\(name)-dlq")
         if let mock {
             try mock.createTopic(input, partitions: partitions)
             try mock.createTopic(decisions, partitions: partitions)
@@ -197,45 +203,47 @@ struct StreamFixture {
         // The committed default model, copied so a test can add versions and switch between them.
         let models = directory.appendingPathComponent("models/verdict-fraud")
         try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: TestBroker.projectRoot.appendingPathComponent("models/verdict-fraud/1.0.0"), to: models.appendingPathComponent("1.0.0"))
+        try FileManager.default.copyItem(
+            at: TestBroker.projectRoot.appendingPathComponent("models/verdict-fraud/1.0.0"), to: models.appendingPathComponent("1.0.0"))
         try "1.0.0\n".write(to: models.appendingPathComponent("ACTIVE"), atomically: true, encoding: .utf8)
         let root = TestBroker.projectRoot.path
         let properties = producerProperties.map { "      \"\($0.key)\": \"\($0.value)\"" }.joined(separator: "\n")
         let yaml = """
-        kafka:
-          bootstrap_servers: [\(brokers)]
-          consumer:
-            group_id: \(name)-\(UUID().uuidString.prefix(8))
-            session_timeout: 6s
-          producer:
-            linger: 2ms
-            properties:
-        \(properties.isEmpty ? "      {}" : properties)
-        topics:
-          input: [\(input)]
-          decisions: \(decisions)
-          dead_letters: \(deadLetters)
-        model:
-          path: \(models.path)
-          watch: true
-        scoring:
-          features: \(root)/config/features.yaml
-          rules: \(root)/config/rules.yaml
-        pipeline:
-          guarantee: \(guarantee)
-        \(pipeline.contains { $0.hasPrefix("shutdown_timeout") } ? "" : "  shutdown_timeout: 10s")
-        \(pipeline.map { "  " + $0 }.joined(separator: "\n"))
-        sidecar:
-          host: 127.0.0.1
-          port: 9102
-        logging:
-          level: info
-        """
+            kafka:
+              bootstrap_servers: [\(brokers)]
+              consumer:
+                group_id: \(name)-\(UUID().uuidString.prefix(8))
+                session_timeout: 6s
+              producer:
+                linger: 2ms
+                properties:
+            \(properties.isEmpty ? "      {}" : properties)
+            topics:
+              input: [\(input)]
+              decisions: \(decisions)
+              dead_letters: \(deadLetters)
+            model:
+              path: \(models.path)
+              watch: true
+            scoring:
+              features: \(root)/config/features.yaml
+              rules: \(root)/config/rules.yaml
+            pipeline:
+              guarantee: \(guarantee)
+            \(pipeline.contains { $0.hasPrefix("shutdown_timeout") } ? "" : "  shutdown_timeout: 10s")
+            \(pipeline.map { "  " + $0 }.joined(separator: "\n"))
+            sidecar:
+              host: 127.0.0.1
+              port: 9102
+            logging:
+              level: info
+            """
         let config = directory.appendingPathComponent("verdict.yaml")
         try yaml.write(to: config, atomically: true, encoding: .utf8)
         let group = yaml.split(separator: "\n").first { $0.contains("group_id:") }!.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)
-        return StreamFixture(brokers: brokers, directory: directory, input: input, decisions: decisions, deadLetters: deadLetters,
-                             group: group, models: models, config: config)
+        return StreamFixture(
+            brokers: brokers, directory: directory, input: input, decisions: decisions, deadLetters: deadLetters,
+            group: group, models: models, config: config)
     }
 
     func start(_ name: String = "serve", environment: [String: String] = [:]) async throws -> ServiceProcess {
@@ -253,8 +261,10 @@ struct StreamFixture {
     func generator(count: Int, rate: Double = 0, invalidFraction: Double = 0, seed: UInt64 = 1) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        process.arguments = ["-k", "5", "240", try ServiceProcess.binary(), "generate", "--brokers", brokers, "--topic", input,
-                             "--count", String(count), "--rate", String(rate), "--invalid-fraction", String(invalidFraction), "--seed", String(seed)]
+        process.arguments = [
+            "-k", "5", "240", try ServiceProcess.binary(), "generate", "--brokers", brokers, "--topic", input,
+            "--count", String(count), "--rate", String(rate), "--invalid-fraction", String(invalidFraction), "--seed", String(seed),
+        ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -75,7 +75,8 @@ func childPID(of wrapper: Process) -> pid_t {
     let pid = wrapper.processIdentifier
     for _ in 0..<200 {
         if let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8),
-           let child = pid_t(text.split(separator: " ").first ?? "") {
+            let child = pid_t(text.split(separator: " ").first ?? "")
+        {
             return child
         }
         usleep(10_000)
@@ -189,9 +190,15 @@ func trySend(_ producer: KafkaProducer, _ record: KafkaProducerRecord, id: UInt6
 /// Runs `verdict` with `arguments` from the project root under a `timeout` deadline; returns its exit
 /// status and what it printed (stdout and stderr together).
 func runVerdict(_ arguments: [String], seconds: Int = 120) async throws -> (status: Int32, output: String) {
+    try await runProgram(try ServiceProcess.binary(), arguments, seconds: seconds)
+}
+
+/// Runs `program` from the project root under a `timeout` deadline, off the cooperative pool;
+/// returns its exit status and what it printed (stdout and stderr together).
+func runProgram(_ program: String, _ arguments: [String], seconds: Int = 120) async throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-    process.arguments = ["-k", "5", String(seconds), try ServiceProcess.binary()] + arguments
+    process.arguments = ["-k", "5", String(seconds), program] + arguments
     process.currentDirectoryURL = TestBroker.projectRoot
     let output = Pipe()
     process.standardOutput = output

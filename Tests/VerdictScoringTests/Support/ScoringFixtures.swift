@@ -12,7 +12,8 @@ enum ScoringFixtures {
     /// 2026-11-23T12:05:00Z: the "now" the hostile corpus is written against.
     static let now = Timestamps.parse("2026-11-23T12:05:00Z")!
 
-    static let baseEvent = #"{"schema_version":1,"transaction_id":"tx_1","event_time":"2026-11-23T12:00:00Z","card_id":"card_1","amount":12.5,"currency":"USD"}"#
+    static let baseEvent =
+        #"{"schema_version":1,"transaction_id":"tx_1","event_time":"2026-11-23T12:00:00Z","card_id":"card_1","amount":12.5,"currency":"USD"}"#
 
     static func features() throws -> FeatureConfiguration {
         try ScoringConfiguration.loadYAML(FeatureConfiguration.self, path: root.appendingPathComponent("config/features.yaml").path)
@@ -23,9 +24,11 @@ enum ScoringFixtures {
     }
 
     static func defaultModel() throws -> ScoringModel {
-        let repository = ModelRepository(path: root.appendingPathComponent("models/verdict-fraud").path, loader: { request throws(ForestError) in
-            try ModelLoader.loadAnyFormat(request)
-        })
+        let repository = ModelRepository(
+            path: root.appendingPathComponent("models/verdict-fraud").path,
+            loader: { request throws(ForestError) in
+                try ModelLoader.loadAnyFormat(request)
+            })
         return try repository.load(features: try features())
     }
 

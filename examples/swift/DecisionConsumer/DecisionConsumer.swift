@@ -57,9 +57,10 @@ final class Ledger: KafkaConsumerHandler {
             for message in messages {
                 defer { done[message.topicPartition] = message.offset + 1 }
                 guard let value = message.value,
-                      let object = try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any],
-                      let transactionID = object["transaction_id"] as? String,
-                      let decision = object["decision"] as? String else {
+                    let object = try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any],
+                    let transactionID = object["transaction_id"] as? String,
+                    let decision = object["decision"] as? String
+                else {
                     state.malformed += 1
                     continue
                 }
@@ -113,7 +114,9 @@ struct DecisionConsumer {
         }
         let state = ledger.state.withLock { $0 }
         let counts = state.byDecision.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-        print("verdict-example-consumer: \(state.seen.count) distinct decisions (\(counts)), \(state.duplicates) duplicates skipped, \(state.malformed) malformed")
+        print(
+            "verdict-example-consumer: \(state.seen.count) distinct decisions (\(counts)), \(state.duplicates) duplicates skipped, \(state.malformed) malformed"
+        )
         exit(options.expect > 0 && state.seen.count < options.expect ? 1 : 0)
     }
 }
