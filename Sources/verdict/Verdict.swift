@@ -7,7 +7,7 @@ struct VerdictCommand: AsyncParsableCommand {
         abstract: "Scores payment events from Kafka with tree-ensemble models and business rules.",
         subcommands: [
             ServeCommand.self, GenerateCommand.self, ReportCommand.self, FeaturesCommand.self, ScoreCommand.self, ModelCommand.self, PredictCommand.self,
-            BenchCommand.self, LagExporterCommand.self, HealthcheckCommand.self,
+            BenchCommand.self, LagExporterCommand.self, HealthcheckCommand.self, ConfigCommand.self,
         ]
     )
 }

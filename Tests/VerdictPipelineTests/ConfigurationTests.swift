@@ -47,6 +47,38 @@ struct ConfigurationTests {
         #expect(configuration.kafka.consumer.sessionTimeout.duration == .seconds(6))
     }
 
+    @Test("the effective configuration says where each value came from and redacts secrets")
+    func effectiveConfiguration() throws {
+        let path = try Self.write(
+            """
+            kafka:
+              consumer:
+                group_id: verdict-eu
+                properties: {"sasl.password": "hunter2-not-for-logs", "fetch.max.bytes": "1048576"}
+            """)
+        let values = try VerdictConfiguration.effective(path: path, environment: ["VERDICT_SIDECAR_PORT": "9300"])
+        let byKey = Dictionary(uniqueKeysWithValues: values.map { ($0.key, $0) })
+        #expect(byKey["kafka.consumer.group_id"]?.origin == .file)
+        #expect(byKey["kafka.consumer.group_id"]?.value == "verdict-eu")
+        #expect(byKey["sidecar.port"]?.origin == .environment)
+        #expect(byKey["sidecar.port"]?.value == "9300")
+        #expect(byKey["pipeline.commit_interval"]?.origin == .default)
+        #expect(byKey["kafka.bootstrap_servers"]?.value == "[localhost:9092]")
+        let properties = try #require(byKey["kafka.consumer.properties"])
+        #expect(properties.value.contains("<redacted>") && properties.value.contains("1048576"))
+        #expect(!values.contains { $0.value.contains("hunter2") })
+    }
+
+    @Test("a misspelt key is refused with a suggestion")
+    func unknownKeySuggestion() throws {
+        let path = try Self.write("pipeline:\n  max_inflight: 10\n")
+        #expect {
+            try VerdictConfiguration.load(path: path, environment: [:])
+        } throws: { error in
+            "\(error)".contains("unknown key pipeline.max_inflight; did you mean max_in_flight?")
+        }
+    }
+
     @Test("a misspelt key is refused with its path and the keys that exist")
     func unknownKey() throws {
         let path = try Self.write("kafka:\n  consumer:\n    group: verdict-eu\n")

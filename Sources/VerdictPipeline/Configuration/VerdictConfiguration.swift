@@ -313,7 +313,9 @@ extension VerdictConfiguration {
             guard let name = key.string else { continue }
             let keyPath = path.isEmpty ? name : path + "." + name
             guard known.contains(name) else {
-                throw ConfigurationError("\(file): unknown key \(keyPath); the keys here are \(known.sorted().joined(separator: ", ")) (docs/configuration.md)")
+                let hint = KeySuggestion.closest(to: name, among: Array(known)).map { "; did you mean \($0)?" } ?? ";"
+                throw ConfigurationError(
+                    "\(file): unknown key \(keyPath)\(hint) the keys here are \(known.sorted().joined(separator: ", ")) (docs/configuration.md)")
             }
             var child: Node?
             if case .mapping(let defaultsMapping)? = defaults { child = defaultsMapping[key] }

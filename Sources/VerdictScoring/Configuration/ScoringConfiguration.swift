@@ -16,18 +16,29 @@ public struct ScoringConfiguration: Sendable {
         self.featuresSHA256 = featuresSHA256
     }
 
-    /// Reads a YAML file into `T`.
+    /// Reads a YAML file into `T`, strictly: a key `T` does not read is refused with the closest
+    /// known one (``StrictKeys``).
     ///
     /// - Throws: ``ScoringError`` naming the file and what is wrong with it.
-    public static func loadYAML<T: Decodable>(_ type: T.Type, path: String) throws(ScoringError) -> T {
-        guard let data = FileManager.default.contents(atPath: path) else {
+    public static func loadYAML<T: Codable>(_ type: T.Type, path: String, documentation: String = "docs/rules.md") throws(ScoringError) -> T {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw ScoringError(.configuration, "cannot read \(path); check the path (relative paths are relative to the configuration file)")
         }
+        let value: T
         do {
-            return try YAMLDecoder().decode(T.self, from: data)
+            value = try YAMLDecoder().decode(T.self, from: data)
         } catch {
             throw ScoringError(.configuration, "\(path) is not valid: \(describe(error))")
         }
+        let written: Node?, kept: Node?
+        do {
+            written = try Yams.compose(yaml: text)
+            kept = try Yams.compose(yaml: try YAMLEncoder().encode(value))
+        } catch {
+            throw ScoringError(.configuration, "\(path) is not valid: \(describe(error))")
+        }
+        if let written, let kept { try StrictKeys.check(user: written, decoded: kept, file: path, documentation: documentation) }
+        return value
     }
 
     /// Reads features.yaml and rules.yaml.
