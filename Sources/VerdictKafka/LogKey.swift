@@ -7,6 +7,8 @@ public enum LogKey {
     public static let modelSHA256 = "model.sha256"
     public static let modelPath = "model.path"
     public static let previousVersion = "model.previous_version"
+    public static let policyVersion = "policy.version"
+    public static let previousPolicyVersion = "policy.previous_version"
     public static let topics = "kafka.topics"
     public static let partitions = "kafka.partitions"
     public static let group = "kafka.group"

@@ -22,6 +22,7 @@ public final class PipelineMetrics: Sendable {
     let assignedPartitions: Gauge
     let modelInfo: Mutex<[String: Gauge]>
     let modelReloads: [String: Counter]
+    let policyReloads: [String: Counter]
     let riskScore: Recorder
     let shadowAgreement: [Bool: Counter]
     let psi: Mutex<[String: Gauge]>
@@ -80,6 +81,10 @@ public final class PipelineMetrics: Sendable {
         modelReloads = Dictionary(
             uniqueKeysWithValues: ["success", "refused"].map {
                 ($0, Counter(label: "verdict_model_reloads_total", dimensions: [("result", $0)], factory: factory))
+            })
+        policyReloads = Dictionary(
+            uniqueKeysWithValues: ["success", "refused"].map {
+                ($0, Counter(label: "verdict_policy_reloads_total", dimensions: [("result", $0)], factory: factory))
             })
         riskScore = Recorder(label: "verdict_risk_score", dimensions: [], aggregate: true, factory: factory)
         shadowAgreement = Dictionary(
@@ -181,6 +186,10 @@ public final class PipelineMetrics: Sendable {
 
     func modelReload(success: Bool) {
         modelReloads[success ? "success" : "refused"]!.increment()
+    }
+
+    func policyReload(success: Bool) {
+        policyReloads[success ? "success" : "refused"]!.increment()
     }
 
     /// Sets `verdict_psi{variable}`.

@@ -5,10 +5,11 @@ import VerdictKafka
 public import VerdictForest
 public import VerdictScoring
 
-/// Holds the scorer the stream uses and replaces it when the model changes. A reload loads and
-/// checks the new model completely (sha256 against its card, features mapped, golden vectors)
-/// before swapping; a model that fails is refused, logged and counted, and the old one keeps
-/// serving. Batches pick up the current scorer when they start, so a swap happens between batches.
+/// Holds the scorer the stream uses and replaces it when the model or the policy changes. A reload
+/// loads and checks the new model completely (sha256 against its card, features mapped, golden
+/// vectors), or the new features.yaml and rules.yaml against the loaded models, before swapping; a
+/// set that fails is refused, logged and counted, and the old one keeps serving. Batches pick up
+/// the current scorer when they start, so a swap happens between batches.
 public final class ModelManager: Sendable {
     /// What the sidecar shows about the loaded model.
     public struct Status: Sendable {
@@ -22,7 +23,6 @@ public final class ModelManager: Sendable {
     }
 
     private let configuration: VerdictConfiguration
-    private let scoring: ScoringConfiguration
     private let pool: ForestWorkerPool?
     private let metrics: PipelineMetrics?
     private let logger: Logger
@@ -32,6 +32,7 @@ public final class ModelManager: Sendable {
 
     private struct State {
         var scorer: Scorer
+        var scoring: ScoringConfiguration
         var model: ScoringModel?
         var shadow: ScoringModel?
         var lastError: String?
@@ -45,7 +46,6 @@ public final class ModelManager: Sendable {
     ) throws(ScoringError) {
         self.observer = observer
         self.configuration = configuration
-        self.scoring = scoring
         self.pool = pool
         self.metrics = metrics
         self.logger = logger
@@ -71,7 +71,7 @@ public final class ModelManager: Sendable {
         let scorer = try Scorer(
             validation: scoring.validation, rules: scoring.rules, model: model, shadow: shadow, pool: pool, observer: observer,
             deadLetters: configuration.deadLetters)
-        state = Mutex(State(scorer: scorer, model: model, shadow: shadow, lastError: lastError))
+        state = Mutex(State(scorer: scorer, scoring: scoring, model: model, shadow: shadow, lastError: lastError))
         if let model { announce(model, shadow: shadow) }
     }
 
@@ -110,8 +110,8 @@ public final class ModelManager: Sendable {
     @discardableResult
     public func reload(reason: String) throws(ScoringError) -> String {
         do {
+            let (shadow, scoring) = state.withLock { ($0.shadow, $0.scoring) }
             let model = try repository.load(features: scoring.features, verifyGoldenVectors: configuration.model.verifyGoldenVectors)
-            let shadow = state.withLock { $0.shadow }
             let scorer = try Scorer(
                 validation: scoring.validation, rules: scoring.rules, model: model, shadow: shadow, pool: pool, observer: observer,
                 deadLetters: configuration.deadLetters)
@@ -136,6 +136,59 @@ public final class ModelManager: Sendable {
             state.withLock { $0.lastError = error.message }
             metrics?.modelReload(success: false)
             logger.error("model refused; the previous model keeps serving", metadata: [LogKey.reason: "\(reason)", LogKey.error: "\(error.message)"])
+            throw error
+        }
+    }
+
+    /// features.yaml and rules.yaml, resolved: what a policy reload reads.
+    public var policyFiles: [String] { [configuration.resolve(configuration.scoring.features), configuration.resolve(configuration.scoring.rules)] }
+
+    /// The policy version the current scorer decides with.
+    public var policyVersion: String { state.withLock { $0.scoring.rules.policyVersion } }
+
+    /// Reads features.yaml and rules.yaml again (file changed, SIGHUP, POST /admin/reload) and swaps
+    /// them in between batches. The new set must load strictly and every loaded model (champion and
+    /// shadow) must find all its features in it; otherwise it is refused and the old set keeps
+    /// deciding.
+    ///
+    /// - Returns: The new policy version.
+    /// - Throws: ``ScoringError`` naming the file and the problem when the set was refused.
+    @discardableResult
+    public func reloadPolicy(reason: String) throws(ScoringError) -> String {
+        let (old, model, shadow) = state.withLock { ($0.scoring, $0.model, $0.shadow) }
+        do {
+            let scoring = try ScoringConfiguration.load(
+                features: configuration.resolve(configuration.scoring.features), rules: configuration.resolve(configuration.scoring.rules),
+                validation: old.validation)
+            // The same forests, planned against the new features: a feature the model needs and the
+            // new file no longer computes refuses the set.
+            let replan = { (model: ScoringModel) throws(ScoringError) -> ScoringModel in
+                try ScoringModel(forest: model.forest, name: model.name, version: model.version, card: model.card, features: scoring.features)
+            }
+            let newModel = try model.map(replan)
+            let newShadow = try shadow.map(replan)
+            let scorer = try Scorer(
+                validation: scoring.validation, rules: scoring.rules, model: newModel, shadow: newShadow, pool: pool, observer: observer,
+                deadLetters: configuration.deadLetters)
+            state.withLock { state in
+                state.scorer = scorer
+                state.scoring = scoring
+                state.model = newModel
+                state.shadow = newShadow
+            }
+            metrics?.policyReload(success: true)
+            logger.info(
+                "policy reloaded",
+                metadata: [
+                    LogKey.reason: "\(reason)", LogKey.policyVersion: "\(scoring.rules.policyVersion)",
+                    LogKey.previousPolicyVersion: "\(old.rules.policyVersion)",
+                ])
+            return scoring.rules.policyVersion
+        } catch {
+            metrics?.policyReload(success: false)
+            logger.error(
+                "policy refused; the previous features and rules keep deciding",
+                metadata: [LogKey.reason: "\(reason)", LogKey.error: "\(error.message)", LogKey.policyVersion: "\(old.rules.policyVersion)"])
             throw error
         }
     }

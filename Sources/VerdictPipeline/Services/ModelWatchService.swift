@@ -3,8 +3,9 @@ public import Logging
 public import ServiceLifecycle
 import VerdictScoring
 
-/// Reloads the model when its files change: an atomic rename, an edited ACTIVE file, or a
-/// Kubernetes ConfigMap update (which swaps the `..data` symlink, so the resolved path changes).
+/// Reloads the model when its files change, and the policy (features.yaml, rules.yaml) when those
+/// change: an atomic rename, an edited ACTIVE file, or a Kubernetes ConfigMap update (which swaps
+/// the `..data` symlink, so the resolved path changes).
 /// Changes are checked once a second and must be stable for one check before a reload, so a
 /// half-copied file is never loaded; a version that was refused is not retried until it changes again.
 public final class ModelWatchService: Service, Sendable {
@@ -23,23 +24,53 @@ public final class ModelWatchService: Service, Sendable {
     }
 
     private func watch() async throws {
-        var current = fingerprint()
-        var candidate: String?
-        var refused: String?
+        var model = Watched(current: fingerprint())
+        var policy = Watched(current: Self.fingerprint(files: models.policyFiles))
         while !Task.isCancelled {
             try await Task.sleep(for: interval)
-            let now = fingerprint()
-            guard now != current, now != refused else { candidate = nil; continue }
-            // Wait for one more interval with the same fingerprint: the copy is complete.
-            guard candidate == now else { candidate = now; continue }
-            candidate = nil
-            do {
-                try models.reload(reason: "model files changed")
-                current = now
-                refused = nil
-            } catch {
-                refused = now
+            // The policy first: a model that needs a feature the new features.yaml adds then loads.
+            if policy.due(Self.fingerprint(files: models.policyFiles)) {
+                policy.settle(accepted: (try? models.reloadPolicy(reason: "features.yaml or rules.yaml changed")) != nil)
             }
+            if model.due(fingerprint()) {
+                model.settle(accepted: (try? models.reload(reason: "model files changed")) != nil)
+            }
+        }
+    }
+
+    /// The change detection for one set of files: a new fingerprint must stay the same for one more
+    /// check (the copy is complete) before a reload, and a refused one is not retried until it
+    /// changes again.
+    struct Watched {
+        var current: String
+        var candidate: String?
+        var refused: String?
+        var pending: String?
+
+        /// Whether `now` should be loaded.
+        mutating func due(_ now: String) -> Bool {
+            guard now != current, now != refused else {
+                candidate = nil
+                return false
+            }
+            guard candidate == now else {
+                candidate = now
+                return false
+            }
+            candidate = nil
+            pending = now
+            return true
+        }
+
+        mutating func settle(accepted: Bool) {
+            guard let pending else { return }
+            if accepted {
+                current = pending
+                refused = nil
+            } else {
+                refused = pending
+            }
+            self.pending = nil
         }
     }
 
@@ -51,7 +82,6 @@ public final class ModelWatchService: Service, Sendable {
     func fingerprint() -> String {
         let root = models.repository.path
         let manager = FileManager.default
-        var parts: [String] = []
         var files: [String] = []
         var isDirectory: ObjCBool = false
         if manager.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue {
@@ -69,6 +99,12 @@ public final class ModelWatchService: Service, Sendable {
             files.append(root)
             files.append(((root as NSString).deletingLastPathComponent as NSString).appendingPathComponent("card.json"))
         }
+        return Self.fingerprint(files: files)
+    }
+
+    /// Paths (symlinks resolved), inodes, sizes and modification times of `files`.
+    static func fingerprint(files: [String]) -> String {
+        var parts: [String] = []
         for file in files {
             let real =
                 (try? FileManager.default.destinationOfSymbolicLink(atPath: file)).map { _ in URL(fileURLWithPath: file).resolvingSymlinksInPath().path }

@@ -166,8 +166,10 @@ final class SignalHandling: @unchecked Sendable {
 
     private func handle(_ signal: Int32) {
         if signal == SIGHUP {
-            logger.info("SIGHUP: reloading the model", metadata: [LogKey.signal: "SIGHUP"])
-            // A refused model is logged and counted by the manager; the old one keeps serving.
+            logger.info("SIGHUP: reloading the policy and the model", metadata: [LogKey.signal: "SIGHUP"])
+            // A refused policy or model is logged and counted by the manager; the old one keeps
+            // serving. The policy first, so a model that needs a new feature finds it.
+            _ = try? models.reloadPolicy(reason: "SIGHUP")
             _ = try? models.reload(reason: "SIGHUP")
             return
         }

@@ -80,9 +80,18 @@ struct SidecarAdapter: SidecarBackend {
         return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { [UInt8]($0) } ?? []
     }
 
+    /// The policy (features.yaml, rules.yaml), then the model. A refused policy stops there: the
+    /// model is not reloaded against a policy that is not in force.
     func reload() async -> Result<String, SidecarFailure> {
+        let policy: String
         do {
-            return .success(try models.reload(reason: "POST /admin/reload"))
+            policy = try models.reloadPolicy(reason: "POST /admin/reload")
+        } catch {
+            return .failure(
+                SidecarFailure(statusCode: 422, message: "policy refused; the previous features and rules keep deciding: \(error.message)"))
+        }
+        do {
+            return .success("\(try models.reload(reason: "POST /admin/reload")) (policy_version \(policy))")
         } catch {
             return .failure(SidecarFailure(statusCode: 422, message: "model refused; the previous model keeps serving: \(error.message)"))
         }
