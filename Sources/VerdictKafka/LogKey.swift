@@ -30,6 +30,8 @@ public enum LogKey {
     public static let maxInFlight = "pipeline.max_in_flight"
     public static let limit = "pipeline.transaction_limit"
     public static let client = "kafka.client"
+    /// The instance: `kafka.consumer.group_instance_id` when set (the pod name), else the host name.
+    public static let instance = "instance"
     public static let config = "kafka.config"
     public static let facility = "kafka.facility"
     public static let undelivered = "kafka.undelivered"

@@ -23,6 +23,16 @@ enum CommandSupport {
         }
     }
 
+    /// The process's logger with the client id, the consumer group and the instance stamped on it
+    /// once, so every line can be traced to its pod and group without each call site adding them.
+    static func serviceLogger(label: String, _ configuration: VerdictConfiguration) -> Logger {
+        var logger = Logger(label: label)
+        logger[metadataKey: LogKey.client] = "\(configuration.kafka.clientID)"
+        logger[metadataKey: LogKey.group] = "\(configuration.kafka.consumer.groupID)"
+        logger[metadataKey: LogKey.instance] = "\(configuration.kafka.consumer.groupInstanceID ?? ProcessInfo.processInfo.hostName)"
+        return logger
+    }
+
     static func client(_ brokers: String) -> KafkaClientConfiguration {
         KafkaClientConfiguration(bootstrapServers: brokers.split(separator: ",").map { String($0) })
     }

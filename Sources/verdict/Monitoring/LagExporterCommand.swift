@@ -41,7 +41,7 @@ struct LagExporterCommand: AsyncParsableCommand {
         if let group { configuration.kafka.consumer.groupID = group }
         if !topic.isEmpty { configuration.topics.input = topic }
         CommandSupport.bootstrapLogging(configuration.logging)
-        let logger = Logger(label: "verdict.lag")
+        let logger = CommandSupport.serviceLogger(label: "verdict.lag", configuration)
         let patterns = configuration.topics.input.filter { $0.hasPrefix("^") }
         guard patterns.isEmpty else {
             throw ValidationError("topics.input has patterns (\(patterns.joined(separator: ", "))): name the topics with --topic to measure them")

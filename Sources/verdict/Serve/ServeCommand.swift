@@ -31,7 +31,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let brokers { configuration.kafka.bootstrapServers = brokers.split(separator: ",").map(String.init) }
         if let sidecarPort { configuration.sidecar.port = sidecarPort }
         CommandSupport.bootstrapLogging(configuration.logging)
-        let logger = Logger(label: "verdict")
+        let logger = CommandSupport.serviceLogger(label: "verdict", configuration)
         let scoring = try ScoringConfiguration.load(
             features: configuration.resolve(configuration.scoring.features),
             rules: configuration.resolve(configuration.scoring.rules),
