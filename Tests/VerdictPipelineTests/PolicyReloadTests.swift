@@ -121,12 +121,12 @@ struct PolicyReloadTests {
         do { let due = watched.due("a"); #expect(!due) }
         do { let due = watched.due("b"); #expect(!due) }  // first sight: wait one check
         do { let due = watched.due("b"); #expect(due) }
-        watched.settle(accepted: false)
+        watched.settle("b", accepted: false)
         do { let due = watched.due("b"); #expect(!due) }  // refused: not again
         do { let due = watched.due("b"); #expect(!due) }
         do { let due = watched.due("c"); #expect(!due) }
         do { let due = watched.due("c"); #expect(due) }
-        watched.settle(accepted: true)
+        watched.settle("c", accepted: true)
         #expect(watched.current == "c")
         do { let due = watched.due("c"); #expect(!due) }
     }

@@ -31,19 +31,8 @@ extension VerdictConfiguration {
     public static func effective(
         path: String?, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigurationError) -> [EffectiveValue] {
-        _ = try load(path: path, environment: environment)
-        var tree: Node
-        do {
-            tree = try Yams.compose(yaml: try YAMLEncoder().encode(VerdictConfiguration())) ?? Node.mapping(Node.Mapping([]))
-        } catch {
-            throw ConfigurationError("cannot build the default configuration: \(error)")
-        }
-        var user: Node?
-        if let path, let text = try? String(contentsOfFile: path, encoding: .utf8) {
-            user = try? Yams.compose(yaml: text)
-            if let user { tree = merge(tree, user) }
-        }
-        let applied = Set(applyOverrides(&tree, environment: environment))
+        let (_, tree, user, appliedVariables) = try layered(path: path, environment: environment)
+        let applied = Set(appliedVariables)
         var values: [EffectiveValue] = []
         func flow(_ node: Node) -> String {
             if case .sequence(let items) = node, items.allSatisfy({ if case .scalar = $0 { true } else { false } }) {

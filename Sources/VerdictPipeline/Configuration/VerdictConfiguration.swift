@@ -251,7 +251,16 @@ extension VerdictConfiguration {
     public static func load(
         path: String?, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigurationError) -> VerdictConfiguration {
+        try layered(path: path, environment: environment).configuration
+    }
+
+    /// The layers `load` builds (defaults, the file, the applied `VERDICT_*` variables) and the
+    /// configuration they give; `effective(path:environment:)` reads the layers to tell origins.
+    static func layered(
+        path: String?, environment: [String: String]
+    ) throws(ConfigurationError) -> (configuration: VerdictConfiguration, tree: Node, user: Node?, applied: [String]) {
         var tree: Node
+        var user: Node?
         do {
             tree = try Yams.compose(yaml: try YAMLEncoder().encode(VerdictConfiguration())) ?? Node.mapping(Node.Mapping([]))
         } catch {
@@ -262,7 +271,6 @@ extension VerdictConfiguration {
             guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
                 throw ConfigurationError("cannot read \(path)")
             }
-            let user: Node?
             do {
                 user = try Yams.compose(yaml: text)
             } catch {
@@ -286,7 +294,7 @@ extension VerdictConfiguration {
         }
         configuration.baseDirectory = base
         try configuration.check()
-        return configuration
+        return (configuration, tree, user, applied)
     }
 
     /// Maps whose keys are the user's (librdkafka properties, currency tables).

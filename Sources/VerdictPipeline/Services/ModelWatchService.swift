@@ -29,11 +29,13 @@ public final class ModelWatchService: Service, Sendable {
         while !Task.isCancelled {
             try await Task.sleep(for: interval)
             // The policy first: a model that needs a feature the new features.yaml adds then loads.
-            if policy.due(Self.fingerprint(files: models.policyFiles)) {
-                policy.settle(accepted: (try? models.reloadPolicy(reason: "features.yaml or rules.yaml changed")) != nil)
+            let policyNow = Self.fingerprint(files: models.policyFiles)
+            if policy.due(policyNow) {
+                policy.settle(policyNow, accepted: (try? models.reloadPolicy(reason: "features.yaml or rules.yaml changed")) != nil)
             }
-            if model.due(fingerprint()) {
-                model.settle(accepted: (try? models.reload(reason: "model files changed")) != nil)
+            let modelNow = fingerprint()
+            if model.due(modelNow) {
+                model.settle(modelNow, accepted: (try? models.reload(reason: "model files changed")) != nil)
             }
         }
     }
@@ -45,7 +47,6 @@ public final class ModelWatchService: Service, Sendable {
         var current: String
         var candidate: String?
         var refused: String?
-        var pending: String?
 
         /// Whether `now` should be loaded.
         mutating func due(_ now: String) -> Bool {
@@ -58,19 +59,17 @@ public final class ModelWatchService: Service, Sendable {
                 return false
             }
             candidate = nil
-            pending = now
             return true
         }
 
-        mutating func settle(accepted: Bool) {
-            guard let pending else { return }
+        /// Records the outcome of loading `fingerprint` (the one `due` accepted).
+        mutating func settle(_ fingerprint: String, accepted: Bool) {
             if accepted {
-                current = pending
+                current = fingerprint
                 refused = nil
             } else {
-                refused = pending
+                refused = fingerprint
             }
-            self.pending = nil
         }
     }
 
