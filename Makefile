@@ -6,7 +6,7 @@ JOBS ?= 2
 SWIFT_BUILD_FLAGS ?= -j $(JOBS)
 RELEASE_BIN := .build/release/verdict
 
-.PHONY: bootstrap build debug test check lint format coverage diagrams monitoring unit-test integration-test demo model broker-start broker-stop bench chaos fuzz clean help
+.PHONY: bootstrap build debug test check docs lint format coverage diagrams monitoring unit-test integration-test demo model broker-start broker-stop bench chaos fuzz clean help
 
 help:
 	@echo "make demo   - bootstrap, start the embedded broker, score generated traffic, print a summary"
@@ -35,6 +35,10 @@ test: build check
 # The deployment and monitoring artifacts through their own validators (installs them when missing).
 check:
 	scripts/check
+
+# docs/configuration.md's reference, generated from the key declarations (a test fails when it is stale).
+docs: build
+	$(RELEASE_BIN) config docs --write docs/configuration.md
 
 # swift-format with the house configuration (.swift-format); `make format` rewrites in place.
 lint:

@@ -182,6 +182,105 @@ struct StreamServiceTests {
     }
 }
 
+/// rules.yaml reloaded while events flow: the swap happens between batches, a refused file changes
+/// nothing, and every event is decided once by exactly the policy its decision names.
+@Suite("Policy reload mid-stream (verdict serve against Tansu)", .serialized, .enabled(if: TestBroker.enabled))
+struct PolicyReloadStreamTests {
+    /// The shipped rules under another policy_version; `hardLimit` replaces the 25,000 USD limit, and
+    /// with one set, no decision gets feature reasons (every one would be a DECLINE to explain).
+    static func rules(version: String, hardLimit: String? = nil, misspelt: Bool = false) throws -> String {
+        let shipped = try String(contentsOf: TestBroker.projectRoot.appendingPathComponent("config/rules.yaml"), encoding: .utf8)
+        var text = shipped.replacingOccurrences(of: "policy_version: \"2026-11-23.1\"", with: "policy_version: \"\(version)\"")
+        if let hardLimit {
+            text = text.replacingOccurrences(of: "decline_amount_usd_above: 25000", with: "decline_amount_usd_above: \(hardLimit)")
+            text = text.replacingOccurrences(of: "for: [REVIEW, DECLINE]", with: "for: []")
+        }
+        if misspelt { text = text.replacingOccurrences(of: "decline_amount_usd_above:", with: "decline_amount_usd_abov:") }
+        guard text.contains(version), hardLimit == nil || text.contains("for: []"), !misspelt || text.contains("_abov:") else {
+            Issue.record("config/rules.yaml changed shape; update this test's edits")
+            throw CancellationError()
+        }
+        return text
+    }
+
+    /// Replaces `file` atomically (what an editor's save, a ConfigMap update or a deploy does).
+    static func replace(_ file: URL, with text: String) throws {
+        let staged = file.deletingLastPathComponent().appendingPathComponent(".rules.yaml.tmp")
+        try text.write(to: staged, atomically: false, encoding: .utf8)
+        #expect(rename(staged.path, file.path) == 0)
+    }
+
+    @Test("valid, invalid, valid: decisions change exactly at each swap, the misspelt file is refused while the old rules keep deciding, nothing is lost")
+    func reloadMidStream() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("verdict-policy-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let rulesFile = directory.appendingPathComponent("rules.yaml")
+        try Self.rules(version: "it.1").write(to: rulesFile, atomically: true, encoding: .utf8)
+        let fixture = try await StreamFixture.make("policy", brokers: try TestBroker.brokers(), rules: rulesFile)
+        let service = try await fixture.start()
+        try await service.waitUntilReady()
+        // One stream for the whole test: every swap happens with events in flight.
+        // 10 s of traffic while the files change; more once it.3 is in force.
+        let total = 45_000
+        let generator = try fixture.generator(count: 40_000, rate: 4_000, seed: 41)
+        func reloads(_ result: String) async -> Double {
+            ((try? await service.metric("verdict_policy_reloads_total{result=\"\(result)\"}")) ?? nil) ?? 0
+        }
+        try await Task.sleep(for: .seconds(2))
+
+        // it.2: every amount above 0 USD is declined by the hard limit, without feature reasons.
+        try Self.replace(rulesFile, with: try Self.rules(version: "it.2", hardLimit: "0"))
+        try await eventually(timeout: .seconds(20), "it.2 is loaded") { await reloads("success") >= 1 }
+        try await Task.sleep(for: .seconds(2))
+
+        // A misspelt key: refused, it.2 keeps deciding.
+        try Self.replace(rulesFile, with: try Self.rules(version: "it.bad", hardLimit: "0", misspelt: true))
+        try await eventually(timeout: .seconds(20), "the misspelt rules are refused") { await reloads("refused") >= 1 }
+        #expect(service.logContains("decline_amount_usd_abov"), "the refusal names the misspelt key")
+        try await Task.sleep(for: .seconds(2))
+
+        // it.3: the shipped limit again.
+        try Self.replace(rulesFile, with: try Self.rules(version: "it.3"))
+        try await eventually(timeout: .seconds(20), "it.3 is loaded") { await reloads("success") >= 2 }
+        #expect(await reloads("refused") == 1, "a refused file is not retried until it changes")
+        while generator.isRunning { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(generator.terminationStatus == 0)
+        try await fixture.generate(count: 5_000, seed: 42)
+
+        let tally = try await OutcomeReader.read(fixture, expected: total)
+        #expect(tally.missing.isEmpty, "lost: \(tally.missing.count)")
+        #expect(tally.duplicates == 0)
+        #expect(tally.inputs.count == total)
+        let versions = tally.decisionsByPolicyVersion
+        #expect(Set(versions.keys) == ["it.1", "it.2", "it.3"], "\(versions)")
+        #expect((versions["it.1"] ?? 0) > 500 && (versions["it.2"] ?? 0) > 500, "each policy decided a share of the stream: \(versions)")
+        #expect((versions["it.3"] ?? 0) >= 5_000, "events produced after it.3 loaded are decided by it.3: \(versions)")
+        // Exactly at the swap: on every partition, each version's offsets end before the next one's begin.
+        for (partition, ranges) in tally.policyOffsets {
+            let ordered = ["it.1", "it.2", "it.3"].compactMap { ranges[$0] }
+            for (earlier, later) in zip(ordered, ordered.dropFirst()) {
+                #expect(earlier.upperBound < later.lowerBound, "\(partition): \(ranges)")
+            }
+        }
+        // And each decision was decided by the rules it names.
+        let decisions = try await OutcomeReader.decisions(fixture, expected: tally.decisionCount)
+        #expect(decisions.count == tally.decisionCount)
+        for decision in decisions {
+            guard decision.policyVersion == "it.2" else { continue }
+            #expect(
+                decision.ruleHits.contains { $0.code == "HARD_AMOUNT_LIMIT" } && decision.decision == "DECLINE" && decision.reasons.isEmpty,
+                "\(decision.source) under it.2: \(decision.decision) \(decision.ruleHits.map(\.code)) degraded \(decision.degraded) score \(decision.riskScore ?? -1)"
+            )
+        }
+        // Under the shipped 25,000 USD limit almost nothing hits it, and REVIEW and DECLINE get reasons.
+        let underFirstAndLast = decisions.filter { $0.policyVersion != "it.2" }
+        #expect(underFirstAndLast.filter { $0.decision != "APPROVE" }.allSatisfy { !$0.reasons.isEmpty || $0.degraded })
+        #expect(underFirstAndLast.filter { $0.ruleHits.contains { $0.code == "HARD_AMOUNT_LIMIT" } }.count < underFirstAndLast.count / 100)
+        service.signal(SIGTERM)
+        #expect(try await service.waitForExit(timeout: .seconds(15)) == 0)
+    }
+}
+
 /// Shutdown when the broker stops answering: the service must never hang.
 @Suite("Stream service shutdown with the broker gone", .serialized, .enabled(if: TestBroker.enabled))
 struct ShutdownWithoutBrokerTests {

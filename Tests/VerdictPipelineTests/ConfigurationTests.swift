@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import VerdictKafka
-import VerdictPipeline
+@testable import VerdictPipeline
 import VerdictScoring
 
 @Suite("Service configuration")
@@ -145,5 +145,177 @@ struct ConfigurationTests {
         #expect(try alo.consumerConfiguration().client.properties["fetch.wait.max.ms"] == "10")
         let tuned = try VerdictConfiguration.load(path: try Self.write("kafka:\n  consumer:\n    fetch_wait: 100ms\n"), environment: [:])
         #expect(try tuned.consumerConfiguration().client.properties["fetch.wait.max.ms"] == "100")
+    }
+
+    /// A value of the key's kind that differs from its default, as YAML and as the variable's text.
+    static func sample(_ key: ConfigurationKey) -> (yaml: String, text: String, expected: ConfigurationKey.Value)? {
+        switch key.kind {
+        case .text, .name:
+            return ("sample-value", "sample-value", .text("sample-value"))
+        case .choice(let values):
+            let other = values.first { ConfigurationKey.Value.text($0) != key.defaultValue } ?? values[0]
+            return (other, other, .text(other))
+        case .integer(let range):
+            let value = range.lowerBound == 0 ? 7 : range.lowerBound + 1
+            return (String(value), String(value), .integer(value))
+        case .number(let range):
+            let value = range.lowerBound + 12.5
+            return (String(value), String(value), .number(value))
+        case .flag:
+            let value = key.defaultValue != .flag(true)
+            return (String(value), String(value), .flag(value))
+        case .duration:
+            return ("90s", "90s", .duration(ConfigDuration(.seconds(90))))
+        case .names:
+            return ("[a, b]", "a,b", .names(["a", "b"]))
+        case .properties:
+            return ("{fetch.max.bytes: \"1048576\"}", "", .properties(["fetch.max.bytes": "1048576"]))
+        case .rates:
+            return ("{USD: 1, XTS: null}", "", .rates(["USD": 1.0, "XTS": Double?.none]))
+        }
+    }
+
+    /// Values the key's kind refuses, with the text the message must show.
+    static func invalid(_ key: ConfigurationKey) -> [String] {
+        switch key.kind {
+        case .text: []
+        case .name: ["\"\""]
+        case .choice: ["bogus-choice"]
+        case .integer(let range): ["seven", String(range.lowerBound - 1)] + (range.upperBound == .max ? [] : [String(range.upperBound + 1)])
+        case .number(let range): ["lots", String(range.upperBound * 2)]
+        case .flag: ["maybe"]
+        case .duration(let minimum): ["soon"] + (minimum > .zero ? ["0ms"] : [])
+        case .names(let allowEmpty): allowEmpty ? ["{a: b}"] : ["[]"]
+        case .properties: ["[a, b]"]
+        case .rates: ["{usd: 1}", "{USD: -1}"]
+        }
+    }
+
+    /// The YAML text of a file setting `path` to `value`.
+    static func yaml(_ path: String, _ value: String) -> String {
+        let parts = path.split(separator: ".")
+        var text = ""
+        for (depth, part) in parts.enumerated() {
+            text += String(repeating: "  ", count: depth) + part + ":" + (depth == parts.count - 1 ? " " + value : "") + "\n"
+        }
+        return text
+    }
+
+    static func loadable(_ key: ConfigurationKey, _ file: String, environment: [String: String] = [:]) throws -> VerdictConfiguration {
+        var environment = environment
+        // SASL needs a user and a password source; give them from the environment unless under test.
+        if key.path.hasPrefix("kafka.security.sasl.") {
+            if key.path != "kafka.security.sasl.username" { environment["VERDICT_KAFKA_SECURITY_SASL_USERNAME"] = "user" }
+            if !key.path.hasSuffix("password_file"), !key.path.hasSuffix("password_env") { environment["VERDICT_KAFKA_SECURITY_SASL_PASSWORD_ENV"] = "PW" }
+        }
+        return try VerdictConfiguration.load(path: try write(file), environment: environment)
+    }
+
+    @Test("every declared key: its default, a value from the file, a value from the environment, each invalid value refused with its message")
+    func everyKey() throws {
+        let defaults = try VerdictConfiguration.load(path: nil, environment: [:])
+        let origins = Dictionary(uniqueKeysWithValues: try VerdictConfiguration.effective(path: nil, environment: [:]).map { ($0.key, $0.origin) })
+        for key in VerdictConfiguration.keys {
+            // The default is the typed configuration's initial value, and it loads.
+            #expect(defaults.value(of: key) == key.read(VerdictConfiguration()), "\(key.path)")
+            #expect(origins[key.path] == .default, "\(key.path)")
+            guard let sample = Self.sample(key) else { continue }
+            let fromFile = try Self.loadable(key, Self.yaml(key.path, sample.yaml))
+            #expect(fromFile.value(of: key) == sample.expected, "\(key.path) from the file")
+            if let variable = key.environmentVariable {
+                let fromEnvironment = try Self.loadable(key, "{}\n", environment: [variable: sample.text])
+                #expect(fromEnvironment.value(of: key) == sample.expected, "\(key.path) from \(variable)")
+                // The environment wins over the file.
+                let both = try Self.loadable(key, Self.yaml(key.path, sample.yaml), environment: [variable: sample.text])
+                #expect(both.value(of: key) == sample.expected, "\(key.path) from both")
+            } else {
+                #expect(key.path.hasSuffix("properties") || key.path.hasSuffix("currencies"), "only the maps are file-only: \(key.path)")
+            }
+            for bad in Self.invalid(key) {
+                #expect("\(key.path) = \(bad)") {
+                    try Self.loadable(key, Self.yaml(key.path, bad))
+                } throws: { error in
+                    let message = "\(error)"
+                    // The file, the key, what it accepts and the default.
+                    return message.contains(key.path) && message.contains("give \(key.kind.accepts)") && message.contains("(default ")
+                        && message.contains(".yaml:")
+                }
+                if let variable = key.environmentVariable, !bad.hasPrefix("{"), !bad.hasPrefix("["), bad != "\"\"" {
+                    #expect(throws: ConfigurationError.self, "\(variable)=\(bad)") {
+                        try Self.loadable(key, "{}\n", environment: [variable: bad])
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("an invalid variable is refused with its name, the key, the value, what is allowed and the default")
+    func invalidVariableMessage() throws {
+        #expect {
+            try VerdictConfiguration.load(path: nil, environment: ["VERDICT_PIPELINE_MAX_BATCH": "0"])
+        } throws: { error in
+            "\(error)" == "configuration error: VERDICT_PIPELINE_MAX_BATCH=0: pipeline.max_batch is '0'; give an integer from 1 to 100000 (default 2000)"
+        }
+        #expect {
+            try VerdictConfiguration.load(path: nil, environment: ["VERDICT_LOGGING_LEVEL": "verbose"])
+        } throws: { error in
+            "\(error)".contains("logging.level is 'verbose'; give `trace`, `debug`, `info`")
+        }
+    }
+
+    @Test("Kafka defaults come from the VerdictKafka structs, and the relay's bounds from Relay.Configuration")
+    func kafkaDefaultsHaveOneSource() throws {
+        let configuration = VerdictConfiguration()
+        let consumer = try configuration.consumerConfiguration()
+        let producer = try configuration.producerConfiguration()
+        let kafkaConsumer = KafkaConsumerConfiguration()
+        let kafkaProducer = KafkaProducerConfiguration()
+        #expect(consumer.maxBatchSize == kafkaConsumer.maxBatchSize)
+        #expect(consumer.sessionTimeout == kafkaConsumer.sessionTimeout)
+        #expect(consumer.offsetReset == kafkaConsumer.offsetReset)
+        #expect(consumer.groupID == kafkaConsumer.groupID)
+        #expect(consumer.autoCommitInterval == kafkaConsumer.autoCommitInterval)
+        #expect(consumer.client.bootstrapServers == KafkaClientConfiguration().bootstrapServers)
+        #expect(producer.linger == kafkaProducer.linger && producer.messageTimeout == kafkaProducer.messageTimeout)
+        #expect(producer.compression == kafkaProducer.compression && producer.maxQueuedMessages == kafkaProducer.maxQueuedMessages)
+        #expect(configuration.pipeline.maxInFlight == Relay.Configuration().maxInFlight)
+        #expect(configuration.pipeline.revokeTimeout.duration == Relay.Configuration().revokeDrainTimeout)
+    }
+
+    @Test("docs/configuration.md's reference is the one generated from the declarations (run `make docs` when this fails)")
+    func referenceIsCurrent() throws {
+        let page = try String(contentsOf: Self.root.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+        let regenerated = try #require(VerdictConfiguration.regenerate(page), "docs/configuration.md lost its generated-part markers")
+        #expect(regenerated == page, "docs/configuration.md is stale: run `make docs`")
+        // Every key is in it, with its variable.
+        for key in VerdictConfiguration.keys {
+            #expect(page.contains(key.environmentVariable ?? key.path.split(separator: ".").last.map(String.init) ?? ""), "\(key.path)")
+        }
+    }
+
+    @Test("a file whose section is not a map, or whose key holds a map, is refused with the path")
+    func shapes() throws {
+        for (yaml, expected) in [
+            ("pipeline: 5\n", "pipeline is '5'; give a map of keys"),
+            ("pipeline:\n  max_batch: {a: 1}\n", "pipeline.max_batch is"),
+            ("kafka:\n  security:\n    sasl: yes\n", "kafka.security.sasl is 'yes'"),
+        ] {
+            #expect("\(yaml)") {
+                try VerdictConfiguration.load(path: try Self.write(yaml), environment: [:])
+            } throws: { error in "\(error)".contains(expected) }
+        }
+    }
+
+    @Test("resume_below at or above max_in_flight, and SASL without a user or password source, are refused with what to set")
+    func crossKeyChecks() throws {
+        for (yaml, expected) in [
+            ("pipeline:\n  max_in_flight: 100\n  resume_below: 100\n", "pipeline.resume_below (100) must be below pipeline.max_in_flight (100)"),
+            ("kafka:\n  security:\n    sasl: {username: u}\n", "needs password_file or password_env"),
+            ("kafka:\n  security:\n    sasl: {password_env: P}\n", "kafka.security.sasl needs username"),
+        ] {
+            #expect("\(yaml)") {
+                try VerdictConfiguration.load(path: try Self.write(yaml), environment: [:])
+            } throws: { error in "\(error)".contains(expected) }
+        }
     }
 }

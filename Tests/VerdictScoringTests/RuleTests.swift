@@ -159,4 +159,27 @@ struct RuleDefaultTests {
         let outcome = Array(text.utf8).withUnsafeBytes { engine.decide(event, record: $0, score: 0.01) }
         #expect(outcome.decision == .review, "a review action on the default codes must escalate 7995")
     }
+
+    @Test("an indicator built without its number uses the declared default, in the decision and in its description")
+    func indicatorDefaultsHaveOneSource() throws {
+        var rules = RuleConfiguration(policyVersion: "t")
+        rules.indicators.highAmount = RuleConfiguration.Indicator()
+        rules.indicators.velocity = RuleConfiguration.Indicator(action: .review)
+        let declared = RuleConfiguration.Indicators()
+        let above = ScoringFixtures.event { $0["amount"] = (declared.highAmount.threshold ?? 0) + 1 }
+        let below = ScoringFixtures.event { $0["amount"] = (declared.highAmount.threshold ?? 0) - 1 }
+        func decide(_ text: String, score: Double, rules: RuleConfiguration) throws -> PolicyOutcome {
+            try RuleTests().decide(text, score: score, rules: rules)
+        }
+        let hit = try #require(try decide(above, score: 0.01, rules: rules).ruleHits.first { $0.code == "HIGH_AMOUNT" })
+        #expect(hit.description.contains("500"))
+        #expect(try !decide(below, score: 0.01, rules: rules).ruleHits.contains { $0.code == "HIGH_AMOUNT" })
+        let busy = ScoringFixtures.event { $0["transactions_last_24h"] = Int(declared.velocity.threshold ?? 0) + 1 }
+        #expect(try decide(busy, score: 0.01, rules: rules).decision == .review)
+        // The decoders fall back to the same declarations.
+        let decoded = try Self.rules("reasons: {top_k: 5}\ndegraded: {event_age_sla: 30s}\n")
+        #expect(decoded.reasons.forDecisions == RuleConfiguration.ReasonPolicy().forDecisions)
+        #expect(decoded.degraded.decision == RuleConfiguration.DegradedPolicy().decision)
+        #expect(decoded.escalations == RuleConfiguration.defaultEscalations)
+    }
 }

@@ -3,7 +3,7 @@
 /// Idempotence is on by default: retries never duplicate or reorder records within a partition.
 public struct KafkaProducerConfiguration: Sendable, Hashable {
     /// `compression.type`.
-    public enum Compression: String, Sendable, Hashable {
+    public enum Compression: String, Sendable, Hashable, CaseIterable {
         case none, gzip, snappy, lz4, zstd
     }
 

@@ -27,7 +27,7 @@ extension VerdictConfiguration {
             let keyPassword: KafkaSecret? = tls.keyPasswordFile.map { .file(resolve($0)) } ?? tls.keyPasswordEnv.map { .environment($0) }
             security.tls = .init(
                 caLocation: tls.caFile.map(resolve), certificateLocation: tls.certFile.map(resolve),
-                keyLocation: tls.keyFile.map(resolve), keyPassword: keyPassword, verifyHostname: tls.verifyHostname ?? true)
+                keyLocation: tls.keyFile.map(resolve), keyPassword: keyPassword, verifyHostname: tls.verifyHostname)
         }
         let interval = kafka.statisticsInterval.seconds
         return KafkaClientConfiguration(

@@ -50,6 +50,8 @@ public struct DecisionRecord: Sendable, Decodable {
     public var source: Source
     public var degraded: Bool
     public var shadow: Shadow?
+    /// The rules that decided it (`policy_version`).
+    public var policyVersion: String?
 
     enum CodingKeys: String, CodingKey {
         case decision, reasons, model, source, degraded, shadow
@@ -59,6 +61,7 @@ public struct DecisionRecord: Sendable, Decodable {
         case riskLevel = "risk_level"
         case ruleHits = "rule_hits"
         case decidedAt = "decided_at"
+        case policyVersion = "policy_version"
         case processingMilliseconds = "processing_ms"
     }
 

@@ -18,6 +18,10 @@ public struct StreamTally: Sendable {
     public private(set) var decisionsByOutcome: [String: Int] = [:]
     public private(set) var deadLettersByReason: [String: Int] = [:]
     public private(set) var decisionsByModelVersion: [String: Int] = [:]
+    public private(set) var decisionsByPolicyVersion: [String: Int] = [:]
+    /// Per input partition, the offsets each policy version decided (lowest to highest): a reload
+    /// swaps between batches, so on each partition one version's range ends before the next begins.
+    public private(set) var policyOffsets: [EventSource.Partition: [String: ClosedRange<Int64>]] = [:]
     public private(set) var degraded = 0
     public private(set) var shadowAgreements = 0
     public private(set) var shadowOpinions = 0
@@ -45,6 +49,12 @@ public struct StreamTally: Sendable {
         outcomes[decision.source, default: 0] += 1
         decisionsByOutcome[decision.decision, default: 0] += 1
         decisionsByModelVersion[decision.model?.version ?? "none", default: 0] += 1
+        let policy = decision.policyVersion ?? "none"
+        decisionsByPolicyVersion[policy, default: 0] += 1
+        let offset = decision.source.offset
+        let partition = EventSource.Partition(topic: decision.source.topic, partition: decision.source.partition)
+        let range = policyOffsets[partition]?[policy]
+        policyOffsets[partition, default: [:]][policy] = range.map { min($0.lowerBound, offset)...max($0.upperBound, offset) } ?? offset...offset
         if let id = decision.transactionID { decisionsByTransaction[id, default: 0] += 1 }
         if decision.degraded { degraded += 1 }
         if let shadow = decision.shadow {

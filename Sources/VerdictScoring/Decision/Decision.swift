@@ -9,6 +9,17 @@ public struct EventSource: Sendable, Hashable, Codable {
         self.partition = partition
         self.offset = offset
     }
+
+    /// A topic's partition, for accounting per partition.
+    public struct Partition: Sendable, Hashable {
+        public var topic: String
+        public var partition: Int
+
+        public init(topic: String, partition: Int) {
+            self.topic = topic
+            self.partition = partition
+        }
+    }
 }
 
 /// One feature reason in a decision.

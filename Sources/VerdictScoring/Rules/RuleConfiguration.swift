@@ -130,12 +130,13 @@ public struct RuleConfiguration: Sendable, Hashable, Codable {
 
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
+            let defaults = Indicator()
+            enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? defaults.enabled
             threshold = try c.decodeIfPresent(Double.self, forKey: .threshold)
             fromHour = try c.decodeIfPresent(Int.self, forKey: .fromHour)
             toHour = try c.decodeIfPresent(Int.self, forKey: .toHour)
             codes = try c.decodeIfPresent([String].self, forKey: .codes)
-            action = try c.decodeIfPresent(RuleAction.self, forKey: .action) ?? .flag
+            action = try c.decodeIfPresent(RuleAction.self, forKey: .action) ?? defaults.action
         }
     }
 
@@ -232,8 +233,9 @@ public struct RuleConfiguration: Sendable, Hashable, Codable {
 
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            topK = try c.decodeIfPresent(Int.self, forKey: .topK) ?? 3
-            forDecisions = try c.decodeIfPresent([Verdict].self, forKey: .forDecisions) ?? [.review, .decline]
+            let defaults = ReasonPolicy()
+            topK = try c.decodeIfPresent(Int.self, forKey: .topK) ?? defaults.topK
+            forDecisions = try c.decodeIfPresent([Verdict].self, forKey: .forDecisions) ?? defaults.forDecisions
         }
     }
 
@@ -258,13 +260,13 @@ public struct RuleConfiguration: Sendable, Hashable, Codable {
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             eventAgeSLA = try c.decodeIfPresent(ConfigDuration.self, forKey: .eventAgeSLA)
-            decision = try c.decodeIfPresent(Verdict.self, forKey: .decision) ?? .review
+            decision = try c.decodeIfPresent(Verdict.self, forKey: .decision) ?? DegradedPolicy().decision
         }
     }
 
     public init(
         policyVersion: String, thresholds: Thresholds? = nil, indicators: Indicators = Indicators(), hardRules: HardRules = HardRules(),
-        escalations: [Escalation] = [Escalation(minIndicators: 3, decision: .review)], reasons: ReasonPolicy = ReasonPolicy(),
+        escalations: [Escalation] = RuleConfiguration.defaultEscalations, reasons: ReasonPolicy = ReasonPolicy(),
         degraded: DegradedPolicy = DegradedPolicy()
     ) {
         self.policyVersion = policyVersion
@@ -275,6 +277,9 @@ public struct RuleConfiguration: Sendable, Hashable, Codable {
         self.reasons = reasons
         self.degraded = degraded
     }
+
+    /// Without an `escalations` list: three indicators together mean at least REVIEW.
+    public static let defaultEscalations = [Escalation(minIndicators: 3, decision: .review)]
 
     enum CodingKeys: String, CodingKey {
         case policyVersion = "policy_version"
@@ -288,7 +293,7 @@ public struct RuleConfiguration: Sendable, Hashable, Codable {
         thresholds = try c.decodeIfPresent(Thresholds.self, forKey: .thresholds)
         indicators = try c.decodeIfPresent(Indicators.self, forKey: .indicators) ?? Indicators()
         hardRules = try c.decodeIfPresent(HardRules.self, forKey: .hardRules) ?? HardRules()
-        escalations = try c.decodeIfPresent([Escalation].self, forKey: .escalations) ?? [Escalation(minIndicators: 3, decision: .review)]
+        escalations = try c.decodeIfPresent([Escalation].self, forKey: .escalations) ?? RuleConfiguration.defaultEscalations
         reasons = try c.decodeIfPresent(ReasonPolicy.self, forKey: .reasons) ?? ReasonPolicy()
         degraded = try c.decodeIfPresent(DegradedPolicy.self, forKey: .degraded) ?? DegradedPolicy()
     }

@@ -35,6 +35,32 @@ public struct RuleEngine: Sendable {
     private let riskyCategories: Set<Int>
     /// Rule hits built once (their descriptions), so deciding allocates little.
     private let indicatorHits: [String: RuleHit]
+    /// The indicators' numbers, resolved once: the rules' own, else the declared default of
+    /// ``RuleConfiguration/Indicators`` (a programmatic `Indicator()` without a threshold).
+    private let limits: Limits
+
+    private struct Limits: Sendable {
+        var highAmountAbove: Double
+        var lateFrom: Int
+        var lateTo: Int
+        var newCardBelowDays: Double
+        var velocityAbove: Double
+        var newRecipientAmountAbove: Double
+        var countryRiskAbove: Double
+
+        init(_ i: RuleConfiguration.Indicators) {
+            let d = RuleConfiguration.Indicators()
+            // The defaults' numbers are all set; 0 is never reached.
+            func pick(_ value: Double?, _ fallback: Double?) -> Double { value ?? fallback ?? 0 }
+            highAmountAbove = pick(i.highAmount.threshold, d.highAmount.threshold)
+            lateFrom = i.lateNight.fromHour ?? d.lateNight.fromHour ?? 0
+            lateTo = i.lateNight.toHour ?? d.lateNight.toHour ?? 0
+            newCardBelowDays = pick(i.newCard.threshold, d.newCard.threshold)
+            velocityAbove = pick(i.velocity.threshold, d.velocity.threshold)
+            newRecipientAmountAbove = pick(i.newRecipientHighAmount.threshold, d.newRecipientHighAmount.threshold)
+            countryRiskAbove = pick(i.highRiskCountry.threshold, d.highRiskCountry.threshold)
+        }
+    }
 
     /// - Parameters:
     ///   - configuration: The rules.
@@ -53,18 +79,20 @@ public struct RuleEngine: Sendable {
         allowedMerchants = Set(configuration.hardRules.allowlist.merchantIDs)
         riskyCategories = Set((configuration.indicators.highRiskMerchantCategory.codes ?? []).compactMap(Int.init))
         let i = configuration.indicators
-        let from = i.lateNight.fromHour ?? 0, to = i.lateNight.toHour ?? 5
+        let limits = Limits(i)
+        self.limits = limits
+        let from = limits.lateFrom, to = limits.lateTo
         let descriptions: [(String, RuleConfiguration.Indicator, String)] = [
-            ("HIGH_AMOUNT", i.highAmount, "Amount above \(Self.money(i.highAmount.threshold ?? 500)) USD"),
+            ("HIGH_AMOUNT", i.highAmount, "Amount above \(Self.money(limits.highAmountAbove)) USD"),
             ("FOREIGN", i.foreign, "Merchant country differs from the card's country"),
             ("LATE_NIGHT", i.lateNight, "Between \(from):00 and \(to):00 UTC"),
-            ("NEW_CARD", i.newCard, "Card younger than \(Int(i.newCard.threshold ?? 30)) days"),
-            ("VELOCITY", i.velocity, "More than \(Int(i.velocity.threshold ?? 10)) transactions in 24 hours"),
+            ("NEW_CARD", i.newCard, "Card younger than \(Int(limits.newCardBelowDays)) days"),
+            ("VELOCITY", i.velocity, "More than \(Int(limits.velocityAbove)) transactions in 24 hours"),
             (
                 "NEW_RECIPIENT_HIGH_AMOUNT", i.newRecipientHighAmount,
-                "New recipient and amount above \(Self.money(i.newRecipientHighAmount.threshold ?? 200)) USD"
+                "New recipient and amount above \(Self.money(limits.newRecipientAmountAbove)) USD"
             ),
-            ("HIGH_RISK_COUNTRY", i.highRiskCountry, "Country risk score above \(i.highRiskCountry.threshold ?? 0.7)"),
+            ("HIGH_RISK_COUNTRY", i.highRiskCountry, "Country risk score above \(limits.countryRiskAbove)"),
             ("HIGH_RISK_MCC", i.highRiskMerchantCategory, "High-risk merchant category"),
             ("CRYPTO_OFFRAMP", i.cryptoOfframp, "Crypto off-ramp cash-out"),
         ]
@@ -95,7 +123,7 @@ public struct RuleEngine: Sendable {
         let amount = event.resolvedAmountUSD ?? 0
         let hour = event.eventTime.map { FeaturePlan.secondsOfDay($0) / 3600 }
         indicator(indicators.highAmount, "HIGH_AMOUNT") {
-            amount > (indicators.highAmount.threshold ?? 500)
+            amount > limits.highAmountAbove
         }
         indicator(indicators.foreign, "FOREIGN") {
             guard let m = TransactionEvent.packed(event.merchantCountry, record), let c = TransactionEvent.packed(event.cardCountry, record) else {
@@ -103,21 +131,21 @@ public struct RuleEngine: Sendable {
             }
             return m != c
         }
-        let from = indicators.lateNight.fromHour ?? 0, to = indicators.lateNight.toHour ?? 5
+        let from = limits.lateFrom, to = limits.lateTo
         indicator(indicators.lateNight, "LATE_NIGHT") {
             hour.map { $0 >= from && $0 < to } ?? false
         }
         indicator(indicators.newCard, "NEW_CARD") {
-            event.cardAgeDays.map { Double($0) < (indicators.newCard.threshold ?? 30) } ?? false
+            event.cardAgeDays.map { Double($0) < limits.newCardBelowDays } ?? false
         }
         indicator(indicators.velocity, "VELOCITY") {
-            event.transactionsLast24h.map { Double($0) > (indicators.velocity.threshold ?? 10) } ?? false
+            event.transactionsLast24h.map { Double($0) > limits.velocityAbove } ?? false
         }
         indicator(indicators.newRecipientHighAmount, "NEW_RECIPIENT_HIGH_AMOUNT") {
-            event.isNewRecipient == true && amount > (indicators.newRecipientHighAmount.threshold ?? 200)
+            event.isNewRecipient == true && amount > limits.newRecipientAmountAbove
         }
         indicator(indicators.highRiskCountry, "HIGH_RISK_COUNTRY") {
-            (event.countryRiskScore ?? 0) > (indicators.highRiskCountry.threshold ?? 0.7)
+            (event.countryRiskScore ?? 0) > limits.countryRiskAbove
         }
         indicator(indicators.highRiskMerchantCategory, "HIGH_RISK_MCC") {
             event.merchantCategoryCode.map { riskyCategories.contains($0) } ?? false

@@ -60,8 +60,7 @@ struct BenchPassthrough: AsyncParsableCommand {
             deliveryReports: relay.handleDelivery
         )
         relay.attach(producer: producer)
-        var consumerConfiguration = KafkaConsumerConfiguration(client: CommandSupport.client(brokers), groupID: group, sessionTimeout: .seconds(6))
-        consumerConfiguration.maxBatchSize = 2000
+        let consumerConfiguration = KafkaConsumerConfiguration(client: CommandSupport.client(brokers), groupID: group, sessionTimeout: .seconds(6))
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
         try await consumer.checkTopics([input, output])
         try consumer.subscribe(topics: [input])

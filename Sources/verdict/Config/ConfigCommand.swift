@@ -9,7 +9,7 @@ struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config",
         abstract: "Check the configuration files and show the effective configuration.",
-        subcommands: [ConfigCheckCommand.self]
+        subcommands: [ConfigCheckCommand.self, ConfigDocsCommand.self]
     )
 }
 
@@ -52,6 +52,42 @@ struct ConfigCheckCommand: AsyncParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("config check: \(error)\n".utf8))
             throw ExitCode(2)
+        }
+    }
+}
+
+/// `verdict config docs`: the key reference of docs/configuration.md, generated from the one
+/// declaration of the keys (`VerdictConfiguration.keys`).
+struct ConfigDocsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "docs",
+        abstract: "Print the configuration reference generated from the key declarations, or write it into a page, or check that a page is current."
+    )
+
+    @Option(help: "Rewrite the generated part of this page (between its markers).") var write: String?
+    @Option(help: "Exit 1 when the generated part of this page differs from the declarations.") var check: String?
+
+    func run() async throws {
+        guard let page = write ?? check else {
+            print(VerdictConfiguration.referenceMarkdown(), terminator: "")
+            return
+        }
+        guard let text = try? String(contentsOfFile: page, encoding: .utf8) else {
+            throw ValidationError("cannot read \(page)")
+        }
+        guard let updated = VerdictConfiguration.regenerate(text) else {
+            throw ValidationError(
+                "\(page) has no generated part; put the lines \(VerdictConfiguration.referenceMarkers.begin) and \(VerdictConfiguration.referenceMarkers.end) where it goes"
+            )
+        }
+        if write != nil {
+            if updated != text { try updated.write(toFile: page, atomically: true, encoding: .utf8) }
+            print("config docs: \(page) is current")
+        } else if updated != text {
+            FileHandle.standardError.write(Data("config docs: \(page) is stale; run `make docs` (verdict config docs --write \(page))\n".utf8))
+            throw ExitCode(1)
+        } else {
+            print("config docs: \(page) is current")
         }
     }
 }

@@ -25,6 +25,8 @@ enum ReportRendering {
         if tally.strays > 0 { lines.append("strays           \(tally.strays) outcomes for events not on \(input)") }
         let versions = tally.decisionsByModelVersion.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
         if !versions.isEmpty { lines.append("model versions   " + versions.joined(separator: ", ")) }
+        let policies = tally.decisionsByPolicyVersion.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+        if !policies.isEmpty { lines.append("policy versions  " + policies.joined(separator: ", ")) }
         if tally.shadowOpinions > 0 {
             lines.append("shadow agreement \(percent(tally.shadowAgreements, of: tally.shadowOpinions)) of \(tally.shadowOpinions)")
         }

@@ -30,4 +30,35 @@ enum OutcomeReader {
         _ = await consumer.close(timeout: .seconds(10))
         return collector.tally.withLock { $0 }
     }
+
+    /// Reads the fixture's decisions topic from the beginning until `expected` decisions are read
+    /// (or `timeout`), decoded.
+    static func decisions(_ fixture: StreamFixture, expected: Int, timeout: Duration = .seconds(60)) async throws -> [DecisionRecord] {
+        var configuration = TestBroker.consumerConfiguration(fixture.brokers, group: "decisions-\(UUID().uuidString.prefix(8))")
+        configuration.autoCommitInterval = nil
+        let consumer = try KafkaConsumer(configuration: configuration, logger: TestBroker.logger)
+        let collector = DecisionCollector()
+        try consumer.subscribe(topics: [fixture.decisions])
+        consumer.start(handler: collector)
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline, collector.records.withLock({ $0.count }) < expected {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        _ = await consumer.close(timeout: .seconds(10))
+        return collector.records.withLock { $0 }
+    }
+}
+
+/// Decodes every decision it receives.
+final class DecisionCollector: KafkaConsumerHandler {
+    let records = Mutex<[DecisionRecord]>([])
+
+    func consumer(_ consumer: KafkaConsumer, didReceive messages: [KafkaMessage]) {
+        let decoded = messages.compactMap { $0.value.flatMap(DecisionRecord.parse) }
+        records.withLock { $0.append(contentsOf: decoded) }
+    }
+
+    func consumer(_ consumer: KafkaConsumer, didFail error: KafkaError) {
+        FileHandle.standardError.write(Data("reading decisions back: \(error)\n".utf8))
+    }
 }

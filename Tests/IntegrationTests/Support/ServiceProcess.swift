@@ -185,7 +185,7 @@ struct StreamFixture {
     /// Creates topics and a config; `pipeline` and `kafka` add YAML under those sections.
     static func make(
         _ name: String, brokers: String, partitions: Int = 4, pipeline: [String] = [], producerProperties: [String: String] = [:],
-        guarantee: String = "at_least_once", mock: KafkaMockCluster? = nil
+        guarantee: String = "at_least_once", mock: KafkaMockCluster? = nil, rules: URL? = nil
     ) async throws -> StreamFixture {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("verdict-\(name)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -227,7 +227,7 @@ struct StreamFixture {
               watch: true
             scoring:
               features: \(root)/config/features.yaml
-              rules: \(root)/config/rules.yaml
+              rules: \(rules?.path ?? root + "/config/rules.yaml")
             pipeline:
               guarantee: \(guarantee)
             \(pipeline.contains { $0.hasPrefix("shutdown_timeout") } ? "" : "  shutdown_timeout: 10s")
