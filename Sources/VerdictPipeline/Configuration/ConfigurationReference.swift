@@ -1,4 +1,6 @@
 import Foundation
+import VerdictScoring
+import Yams
 
 extension VerdictConfiguration {
     /// The sections of docs/configuration.md's reference, in order, with what each says under its
@@ -117,8 +119,34 @@ extension VerdictConfiguration {
             }
             lines.append("")
         }
+        lines.append(contentsOf: rulesDefaults())
         while lines.last == "" { lines.removeLast() }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// rules.yaml with every key at its default, encoded from the type that decodes the file, so
+    /// the list cannot drift from what loading does.
+    static func rulesDefaults() -> [String] {
+        let encoded = (try? YAMLEncoder().encode(RuleConfiguration(policyVersion: "<required>"))) ?? "(could not encode the defaults)\n"
+        return [
+            "### rules.yaml defaults",
+            "",
+            "Every key rules.yaml may set, at the value it takes when the file leaves it out (generated from",
+            "`RuleConfiguration`, the type that reads the file; docs/rules.md says what each does). A section",
+            "that sets some keys keeps the defaults of the others. `policy_version` is required. Without",
+            "`thresholds`, the model card's apply; `degraded.event_age_sla` unset means no age limit; an explicit",
+            "`decline_amount_usd_above: null` removes the hard limit.",
+            "",
+            "```yaml",
+        ] + encoded.split(separator: "\n").map { plainNumbers(String($0)) } + ["```", ""]
+    }
+
+    /// `threshold: 5e+2` as `threshold: 500`: Yams writes every Double in exponent form.
+    static func plainNumbers(_ line: String) -> String {
+        guard let colon = line.range(of: ": ", options: .backwards) else { return line }
+        let value = line[colon.upperBound...]
+        guard value.contains("e"), let number = Double(value) else { return line }
+        return line[..<colon.upperBound] + ConfigurationKey.Kind.plain(number)
     }
 
     /// `page` with its generated part replaced by ``referenceMarkdown()``; nil when the markers are missing.
