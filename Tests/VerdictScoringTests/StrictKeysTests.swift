@@ -46,6 +46,31 @@ struct StrictKeysTests {
         }
     }
 
+    @Test(
+        "a bad value in rules.yaml or features.yaml is refused with the file, the key path, the value and what is allowed",
+        arguments: [
+            ("config/rules.yaml", "top_k: 3", "top_k: three", ["reasons.top_k is 'three'; give an integer"]),
+            ("config/rules.yaml", "{threshold: 500}", "{threshold: lots}", ["indicators.high_amount.threshold is 'lots'; give a number"]),
+            ("config/rules.yaml", "min_indicators: 3", "min_indicators: [3]", ["escalations[0].min_indicators is '- 3'; give a single value"]),
+            ("config/rules.yaml", "action: flag}", "action: block}", ["indicators.high_risk_mcc.action", "'block' is not one of flag, review, decline"]),
+            ("config/rules.yaml", "decision: REVIEW", "decision: MAYBE", ["'MAYBE' is not APPROVE, REVIEW or DECLINE"]),
+            ("config/rules.yaml", "event_age_sla: 10m", "event_age_sla: soon", ["degraded.event_age_sla", "'soon' is not a duration; write e.g. 250ms"]),
+            ("config/features.yaml", "version: 1", "version: one", ["version is 'one'; give an integer"]),
+        ])
+    func badValue(file: String, original: String, bad: String, expected: [String]) throws {
+        let path = try Self.mutated(file, original, bad)
+        #expect {
+            if file.hasSuffix("rules.yaml") {
+                _ = try ScoringConfiguration.loadYAML(RuleConfiguration.self, path: path)
+            } else {
+                _ = try ScoringConfiguration.loadYAML(FeatureConfiguration.self, path: path)
+            }
+        } throws: { error in
+            let message = "\(error)"
+            return message.contains(path) && expected.allSatisfy { message.contains($0) }
+        }
+    }
+
     @Test("a misspelt optional key in a feature definition is refused with a suggestion")
     func misspeltFeatureKey() throws {
         let path = try Self.mutated("config/features.yaml", "reason:", "reasn:")

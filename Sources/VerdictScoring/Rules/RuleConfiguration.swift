@@ -140,8 +140,17 @@ public struct RuleConfiguration: Sendable, Hashable, Codable {
         }
     }
 
-    public enum RuleAction: String, Sendable, Hashable, Codable {
+    public enum RuleAction: String, Sendable, Hashable, Codable, CaseIterable {
         case flag, review, decline
+
+        public init(from decoder: any Decoder) throws {
+            let text = try decoder.singleValueContainer().decode(String.self)
+            guard let value = RuleAction(rawValue: text.lowercased()) else {
+                let allowed = RuleAction.allCases.map(\.rawValue).joined(separator: ", ")
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "'\(text)' is not one of \(allowed)"))
+            }
+            self = value
+        }
     }
 
     public struct HardRules: Sendable, Hashable, Codable {
