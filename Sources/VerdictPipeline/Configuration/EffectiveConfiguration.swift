@@ -32,7 +32,9 @@ extension VerdictConfiguration {
     ) throws(ConfigurationError) -> [EffectiveValue] {
         let (configuration, origins) = try layered(path: path, environment: environment)
         return keys.map { key in
-            let shown = configuration.value(of: key).map { isSecret(key.path) ? "<redacted>" : $0.shown } ?? (key.defaultNote?.replacingOccurrences(of: "`", with: "") ?? "none")
+            let shown =
+                configuration.value(of: key).map { isSecret(key.path) ? "<redacted>" : $0.shown }
+                ?? (key.defaultNote?.replacingOccurrences(of: "`", with: "") ?? "none")
             return EffectiveValue(key: key.path, value: shown, origin: origins[key.path] ?? .default)
         }
     }
