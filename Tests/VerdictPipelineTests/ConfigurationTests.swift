@@ -158,6 +158,9 @@ struct ConfigurationTests {
         case .integer(let range):
             let value = range.lowerBound == 0 ? 7 : range.lowerBound + 1
             return (String(value), String(value), .integer(value))
+        case .bytes(let range):
+            let value = range.lowerBound <= 2048 ? 2048 : range.lowerBound
+            return ("2KiB", "2KiB", .integer(value))
         case .number(let range):
             let value = range.lowerBound + 12.5
             return (String(value), String(value), .number(value))
@@ -182,6 +185,8 @@ struct ConfigurationTests {
         case .name: ["\"\""]
         case .choice: ["bogus-choice"]
         case .integer(let range): ["seven", String(range.lowerBound - 1)] + (range.upperBound == .max ? [] : [String(range.upperBound + 1)])
+        case .bytes(let range):
+            ["lots", "5XB", "9999999999GiB", String(range.lowerBound - 1)] + (range.upperBound == .max ? [] : [String(range.upperBound + 1)])
         case .number(let range): ["lots", String(range.upperBound * 2)]
         case .flag: ["maybe"]
         case .duration(let minimum): ["soon"] + (minimum > .zero ? ["0ms"] : [])
@@ -261,6 +266,14 @@ struct ConfigurationTests {
         } throws: { error in
             "\(error)".contains("logging.level is 'verbose'; give `trace`, `debug`, `info`")
         }
+    }
+
+    @Test("sizes take binary and decimal units", arguments: [("65536", 65_536), ("64KiB", 65_536), ("16MiB", 16_777_216), ("2MB", 2_000_000), ("512B", 512)])
+    func sizes(text: String, bytes: Int) throws {
+        let configuration = try VerdictConfiguration.load(path: try Self.write("scoring:\n  validation:\n    max_record_bytes: \(text)\n"), environment: [:])
+        #expect(configuration.scoring.validation.maxRecordBytes == bytes)
+        let fromVariable = try VerdictConfiguration.load(path: nil, environment: ["VERDICT_MODEL_MAX_FILE_BYTES": text])
+        #expect(fromVariable.model.maxFileBytes == bytes)
     }
 
     @Test("Kafka defaults come from the VerdictKafka structs, and the relay's bounds from Relay.Configuration")

@@ -18,6 +18,8 @@ public struct ConfigurationKey: Sendable {
         /// One of these strings.
         case choice([String])
         case integer(ClosedRange<Int>)
+        /// A size in bytes: `65536`, `64KiB`, `16MiB`, `1GiB` (or KB, MB, GB, powers of 1000).
+        case bytes(ClosedRange<Int>)
         case number(ClosedRange<Double>)
         case flag
         /// `250ms`, `10s`, `5m`, `2h`, `7d` or plain seconds, at least `minimum`.
@@ -88,6 +90,8 @@ extension ConfigurationKey.Kind {
         case .name: "a non-empty string"
         case .choice(let values): values.map { "`\($0)`" }.joined(separator: ", ")
         case .integer(let range): range.upperBound == .max ? "an integer ≥ \(range.lowerBound)" : "an integer from \(range.lowerBound) to \(range.upperBound)"
+        case .bytes(let range):
+            "a size from \(range.lowerBound) to \(range.upperBound == .max ? "any" : String(range.upperBound)) bytes (`65536`, `64KiB`, `16MiB`, `1GiB`)"
         case .number(let range): "a number from \(Self.plain(range.lowerBound)) to \(Self.plain(range.upperBound))"
         case .flag: "`true` or `false`"
         case .duration(let minimum):
@@ -158,6 +162,9 @@ extension ConfigurationKey {
         case .integer:
             guard let value = Int(text.replacingOccurrences(of: "_", with: "")) else { return refused }
             return check(.integer(value), shown: text)
+        case .bytes:
+            guard let value = Self.bytes(text) else { return refused }
+            return check(.integer(value), shown: text)
         case .number:
             guard let value = Double(text.replacingOccurrences(of: "_", with: "")), value.isFinite else { return refused }
             return check(.number(value), shown: text)
@@ -180,13 +187,26 @@ extension ConfigurationKey {
         }
     }
 
+    /// `64KiB` as 65536; nil when the text is not a size or overflows.
+    static func bytes(_ text: String) -> Int? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "_", with: "")
+        let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1_000), ("MB", 1_000_000), ("GB", 1_000_000_000), ("B", 1)]
+        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
+            guard let count = Int(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)) else { return nil }
+            let (product, overflow) = count.multipliedReportingOverflow(by: scale)
+            return overflow ? nil : product
+        }
+        return Int(trimmed)
+    }
+
     /// The kind's bounds.
     private func check(_ value: Value, shown: String) -> Result<Value, Refusal> {
         let refused = Result<Value, Refusal>.failure(Refusal(shown: shown, kind: kind))
         switch (kind, value) {
         case (.name, .text(let text)): return text.isEmpty ? refused : .success(value)
         case (.choice(let allowed), .text(let text)): return allowed.contains(text) ? .success(value) : refused
-        case (.integer(let range), .integer(let number)): return range.contains(number) ? .success(value) : refused
+        case (.integer(let range), .integer(let number)), (.bytes(let range), .integer(let number)):
+            return range.contains(number) ? .success(value) : refused
         case (.number(let range), .number(let number)): return range.contains(number) ? .success(value) : refused
         case (.duration(let minimum), .duration(let duration)): return duration.duration >= minimum ? .success(value) : refused
         case (.names(let allowEmpty), .names(let names)):

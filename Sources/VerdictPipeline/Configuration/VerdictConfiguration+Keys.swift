@@ -90,15 +90,15 @@ extension VerdictConfiguration {
         .key("model.watch", \.model.watch, .flag, "Reload when the model or `ACTIVE` changes (atomic rename, Kubernetes ConfigMap symlink swap)."),
         .key("model.verify_golden_vectors", \.model.verifyGoldenVectors, .flag, "Refuse a model whose card's golden vectors do not reproduce."),
         .key(
-            "model.max_file_bytes", \.model.maxFileBytes, .integer(1...Int.max),
+            "model.max_file_bytes", \.model.maxFileBytes, .bytes(1...Int.max),
             "A larger model file is refused before a byte of it is read (1 GiB by default)."),
         .key("scoring.features", \.scoring.features, .name, "Feature definitions (docs/rules.md, \"Features\"); reloaded without a restart."),
         .key("scoring.rules", \.scoring.rules, .name, "Business rules, thresholds, degraded mode and reasons (docs/rules.md); reloaded without a restart."),
         .key(
-            "scoring.validation.max_record_bytes", \.scoring.validation.maxRecordBytes, .integer(64...16_777_216),
+            "scoring.validation.max_record_bytes", \.scoring.validation.maxRecordBytes, .bytes(64...16_777_216),
             "Larger records are dead-lettered `TOO_LARGE`."),
         .key("scoring.validation.max_depth", \.scoring.validation.maxDepth, .integer(1...64), "JSON nesting limit (`TOO_DEEP`)."),
-        .key("scoring.validation.max_string_bytes", \.scoring.validation.maxStringBytes, .integer(1...16_777_216), "Longest string value (`STRING_TOO_LONG`)."),
+        .key("scoring.validation.max_string_bytes", \.scoring.validation.maxStringBytes, .bytes(1...16_777_216), "Longest string value (`STRING_TOO_LONG`)."),
         .key(
             "scoring.validation.max_amount", \.scoring.validation.maxAmount, .number(0...1e15),
             "Largest amount, in USD after conversion (`OUT_OF_RANGE`)."),
@@ -153,7 +153,7 @@ extension VerdictConfiguration {
             "sidecar.admin_token_env", \.sidecar.adminTokenEnv, .name,
             "Or the environment variable holding it; with neither set, the admin endpoints answer 403."),
         .key(
-            "dead_letters.max_original_bytes", \.deadLetters.maxOriginalBytes, .integer(0...16_777_216),
+            "dead_letters.max_original_bytes", \.deadLetters.maxOriginalBytes, .bytes(0...16_777_216),
             "How much of a refused record its dead letter embeds (a PAN-masked prefix; the envelope also carries `original_bytes` and `original_sha256`). Keeps every envelope far below `message.max.bytes`, so a huge input can never make a dead letter that cannot be published."
         ),
         .key(
