@@ -51,6 +51,7 @@ public struct ScoringConfiguration: Sendable {
         let featureConfiguration = try loadYAML(FeatureConfiguration.self, path: features)
         let ruleConfiguration = try loadYAML(RuleConfiguration.self, path: rules)
         _ = try FeaturePlan(configuration: featureConfiguration)  // refuses bad definitions now, not at the first event
+        _ = try featureConfiguration.aggregatePlan()
         let bytes = [UInt8](FileManager.default.contents(atPath: features) ?? Data())
         return ScoringConfiguration(validation: validation, features: featureConfiguration, rules: ruleConfiguration, featuresSHA256: SHA256Hex.of(bytes))
     }

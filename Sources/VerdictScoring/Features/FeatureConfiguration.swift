@@ -16,10 +16,21 @@
 public struct FeatureConfiguration: Sendable, Hashable, Codable {
     public var version: Int
     public var features: [FeatureDefinition]
+    /// Per-key stream aggregates (docs/features.md, "Stream aggregates"); absent = none.
+    public var aggregates: [AggregateDefinition]?
+    /// Bounds of the aggregates' state; absent = the defaults.
+    public var state: AggregateStateLimits?
 
-    public init(version: Int = 1, features: [FeatureDefinition]) {
+    public init(version: Int = 1, features: [FeatureDefinition], aggregates: [AggregateDefinition]? = nil, state: AggregateStateLimits? = nil) {
         self.version = version
         self.features = features
+        self.aggregates = aggregates
+        self.state = state
+    }
+
+    /// The aggregates compiled, refused with what to change when inconsistent.
+    public func aggregatePlan() throws(ScoringError) -> AggregatePlan {
+        try AggregatePlan(aggregates ?? [], limits: state ?? AggregateStateLimits(), featureNames: names)
     }
 
     /// The feature names in configuration order (the order `verdict features` writes columns in).

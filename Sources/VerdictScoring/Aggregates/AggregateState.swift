@@ -1,0 +1,359 @@
+import Foundation
+
+/// The aggregates of a features.yaml compiled: their order, their key fields and each one's place
+/// in a key's fixed-size record.
+public struct AggregatePlan: Sendable {
+    struct Compiled: Sendable {
+        var definition: AggregateDefinition
+        var group: Int
+        /// Bucket width in seconds and bucket count (window / resolution); 0 for seconds_since_last.
+        var resolution: Double
+        var buckets: Int
+        var number: AggregateNumberField?
+        var text: AggregateTextField?
+        var capacity: Int
+        /// First word of this aggregate in its key's record.
+        var offset: Int
+    }
+
+    /// One key field and the aggregates keyed by it.
+    struct Group: Sendable {
+        var key: AggregateTextField
+        /// Words per key: two of header (newest event time, previous event time), then the aggregates'.
+        var stride: Int
+        /// The longest window of the group, in seconds (0 when it has only seconds_since_last).
+        var longestWindow: Double
+    }
+
+    let aggregates: [Compiled]
+    let groups: [Group]
+    public let limits: AggregateStateLimits
+
+    /// The aggregate names, in configuration order: the columns of `verdict features` and the keys
+    /// of a decision's `aggregates`.
+    public var names: [String] { aggregates.map(\.definition.name) }
+    public var isEmpty: Bool { aggregates.isEmpty }
+
+    /// Bytes of state per key (the fixed record, without the key itself and the map entry) for each key field.
+    public var recordBytes: [String: Int] {
+        Dictionary(uniqueKeysWithValues: groups.map { ($0.key.rawValue, $0.stride * 8) })
+    }
+
+    /// Most buckets per window: bounds a key's record (and the work per event).
+    public static let maxBuckets = 1_024
+    /// A key idle for twice this (or twice its longest window, when longer) may be dropped at
+    /// `state.max_keys`: one day, so seconds_since_last survives ordinary gaps.
+    public static let minimumIdle: Double = 86_400
+    public static let maxCapacity = 64
+
+    /// Compiles `definitions`, refusing with what to change: names, fields, windows and capacities.
+    ///
+    /// - Parameter featureNames: The feature names; an aggregate may not take one.
+    public init(_ definitions: [AggregateDefinition], limits: AggregateStateLimits = AggregateStateLimits(), featureNames: [String] = []) throws(ScoringError) {
+        func refuse(_ message: String) -> ScoringError { ScoringError(.configuration, "aggregates: \(message) (docs/features.md)") }
+        guard limits.maxKeys > 0 else { throw refuse("state.max_keys is \(limits.maxKeys); give the most keys a partition holds, at least 1") }
+        var seen = Set(featureNames)
+        var compiled: [Compiled] = []
+        var groups: [Group] = []
+        for definition in definitions {
+            let name = definition.name
+            guard !name.isEmpty, seen.insert(name).inserted else {
+                throw refuse("the name '\(name)' is empty or already used by a feature or another aggregate; give each a unique name")
+            }
+            guard let key = AggregateTextField(rawValue: definition.key) else {
+                throw refuse("\(name): key '\(definition.key)' is not one of \(AggregateTextField.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            var entry = Compiled(definition: definition, group: 0, resolution: 0, buckets: 0, capacity: 0, offset: 0)
+            switch definition.function {
+            case .secondsSinceLast:
+                guard definition.field == nil, definition.window == nil, definition.resolution == nil, definition.capacity == nil else {
+                    throw refuse("\(name): seconds_since_last takes only name, function and key")
+                }
+            case .count, .sum, .mean, .max, .distinct:
+                guard let window = definition.window?.seconds, let resolution = definition.resolution?.seconds else {
+                    throw refuse("\(name): \(definition.function.rawValue) needs window and resolution (e.g. window: 1h, resolution: 5m)")
+                }
+                guard resolution >= 1, resolution == resolution.rounded(), window >= resolution else {
+                    throw refuse(
+                        "\(name): resolution \(ConfigDuration(.seconds(resolution))) must be whole seconds, at least 1s, and no longer than the window")
+                }
+                let buckets = window / resolution
+                guard buckets == buckets.rounded(), buckets <= Double(Self.maxBuckets) else {
+                    throw refuse(
+                        "\(name): window \(ConfigDuration(.seconds(window))) must be a whole number of resolutions, at most \(Self.maxBuckets) of them")
+                }
+                entry.resolution = resolution
+                entry.buckets = Int(buckets)
+                switch definition.function {
+                case .count:
+                    guard definition.field == nil else { throw refuse("\(name): count counts events; remove field") }
+                case .distinct:
+                    guard let field = definition.field.flatMap(AggregateTextField.init(rawValue:)) else {
+                        throw refuse("\(name): distinct needs a string field: \(AggregateTextField.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    guard let capacity = definition.capacity, (1...Self.maxCapacity).contains(capacity) else {
+                        throw refuse("\(name): distinct needs capacity from 1 to \(Self.maxCapacity) (the result saturates there)")
+                    }
+                    entry.text = field
+                    entry.capacity = capacity
+                default:
+                    guard let field = definition.field.flatMap(AggregateNumberField.init(rawValue:)) else {
+                        throw refuse(
+                            "\(name): \(definition.function.rawValue) needs a numeric field: \(AggregateNumberField.allCases.map(\.rawValue).joined(separator: ", "))"
+                        )
+                    }
+                    entry.number = field
+                }
+                if definition.function != .distinct, definition.capacity != nil { throw refuse("\(name): capacity is for distinct only") }
+            }
+            let group: Int
+            if let existing = groups.firstIndex(where: { $0.key == key }) {
+                group = existing
+            } else {
+                groups.append(Group(key: key, stride: 2, longestWindow: 0))
+                group = groups.count - 1
+            }
+            entry.group = group
+            entry.offset = groups[group].stride
+            groups[group].stride += Self.words(entry)
+            groups[group].longestWindow = Swift.max(groups[group].longestWindow, entry.resolution * Double(entry.buckets))
+            compiled.append(entry)
+        }
+        aggregates = compiled
+        self.groups = groups
+        self.limits = limits
+    }
+
+    /// Words an aggregate takes in a key's record: counts are 32-bit, two to a word.
+    static func words(_ entry: Compiled) -> Int {
+        let n = entry.buckets
+        switch entry.definition.function {
+        case .count: return (n + 1) / 2
+        case .sum, .max: return n
+        case .mean: return n + (n + 1) / 2
+        case .distinct: return entry.capacity
+        case .secondsSinceLast: return 0
+        }
+    }
+}
+
+/// The per-key state of one input partition: a fixed-size record per key, updated in log order.
+///
+/// Not thread-safe: one partition's events are applied by one thread, in offset order.
+public struct AggregateState: Sendable {
+    public let plan: AggregatePlan
+    /// Per key field: key to record index, the records, and free record indices.
+    private var index: [[String: Int32]]
+    private var words: [[UInt64]]
+    private var free: [[Int32]]
+    /// Newest (clamped) event time seen per key field: idleness is measured against it.
+    private var highWater: [Double]
+    public private(set) var counters = Counters()
+
+    public struct Counters: Sendable, Hashable {
+        /// Keys dropped because they were idle longer than twice the longest window.
+        public var idleEvictions = 0
+        /// Keys dropped at `state.max_keys` although not idle (their next values may differ).
+        public var forcedEvictions = 0
+        /// Events without the key field or an event time: they read missing and change nothing.
+        public var unkeyed = 0
+    }
+
+    public init(plan: AggregatePlan) {
+        self.plan = plan
+        index = plan.groups.map { _ in [:] }
+        words = plan.groups.map { _ in [] }
+        free = plan.groups.map { _ in [] }
+        highWater = plan.groups.map { _ in -.infinity }
+    }
+
+    /// Keys held, over every key field.
+    public var keyCount: Int { index.reduce(0) { $0 + $1.count } }
+
+    /// Writes the aggregates of `event` (the values before it) into `values` (one per aggregate, in
+    /// plan order; NaN for missing), then adds the event to the state.
+    public mutating func apply(_ event: TransactionEvent, record: UnsafeRawBufferPointer, into values: UnsafeMutableBufferPointer<Double>) {
+        precondition(values.count >= plan.aggregates.count, "one value slot per aggregate")
+        for g in plan.groups.indices {
+            let group = plan.groups[g]
+            guard let range = group.key.range(event), let time = event.eventTime, time.isFinite, time >= 0 else {
+                counters.unkeyed += 1
+                for (a, aggregate) in plan.aggregates.enumerated() where aggregate.group == g { values[a] = .nan }
+                continue
+            }
+            let key = range.string(in: record)
+            let slot = self.slot(for: key, group: g)
+            let base = Int(slot.index) * group.stride
+            let newest = slot.isNew ? nil : Double(bitPattern: words[g][base])
+            let previous = slot.isNew ? nil : Double(bitPattern: words[g][base + 1])
+            // Late events count in the key's newest bucket: time is clamped to the key's high-water mark.
+            let clamped = newest.map { Swift.max(time, $0) } ?? time
+            words[g].withUnsafeMutableBufferPointer { all in
+                let state = UnsafeMutableBufferPointer(rebasing: all[base..<(base + group.stride)])
+                for (a, aggregate) in plan.aggregates.enumerated() where aggregate.group == g {
+                    values[a] = Self.step(aggregate, state, newest: newest, previous: previous, clamped: clamped, time: time, event: event, record: record)
+                }
+                state[0] = clamped.bitPattern
+                state[1] = time.bitPattern
+            }
+            highWater[g] = Swift.max(highWater[g], clamped)
+        }
+    }
+
+    /// Reads one aggregate's value for the event, then adds the event to its buckets.
+    private static func step(
+        _ aggregate: AggregatePlan.Compiled, _ state: UnsafeMutableBufferPointer<UInt64>, newest: Double?, previous: Double?, clamped: Double, time: Double,
+        event: TransactionEvent, record: UnsafeRawBufferPointer
+    ) -> Double {
+        if aggregate.definition.function == .secondsSinceLast {
+            return previous.map { Swift.max(0, time - $0) } ?? .nan
+        }
+        let n = aggregate.buckets
+        let bucket = Int64(clamped / aggregate.resolution)
+        let newestBucket = newest.map { Int64($0 / aggregate.resolution) }
+        let lowest = bucket - Int64(n) + 1
+        let region = UnsafeMutableBufferPointer(rebasing: state[aggregate.offset..<(aggregate.offset + AggregatePlan.words(aggregate))])
+        func slot(_ b: Int64) -> Int { Int(b % Int64(n)) }
+        // Buckets the window can still see: lowest ... newest (empty when the key is new or idle).
+        let visible: ClosedRange<Int64>? = newestBucket.flatMap { $0 >= lowest ? lowest...$0 : nil }
+        // Buckets from newest+1 to bucket become current: clear them (all of them after a long idle).
+        let clearFrom = newestBucket.map { Swift.max($0 + 1, lowest) } ?? lowest
+        switch aggregate.definition.function {
+        case .count:
+            let value = visible.map { range in range.reduce(0.0) { $0 + Double(count(region, slot($1))) } } ?? 0
+            if clearFrom <= bucket { for b in clearFrom...bucket { setCount(region, slot(b), 0) } }
+            setCount(region, slot(bucket), count(region, slot(bucket)) &+ 1)
+            return value
+        case .sum:
+            let value = visible.map { range in range.reduce(0.0) { $0 + Double(bitPattern: region[slot($1)]) } } ?? 0
+            if clearFrom <= bucket { for b in clearFrom...bucket { region[slot(b)] = 0.0.bitPattern } }
+            if let x = aggregate.number?.value(event), x.isFinite { region[slot(bucket)] = (Double(bitPattern: region[slot(bucket)]) + x).bitPattern }
+            return value
+        case .max:
+            let value = visible.map { range in range.reduce(-Double.infinity) { Swift.max($0, Double(bitPattern: region[slot($1)])) } } ?? -.infinity
+            if clearFrom <= bucket { for b in clearFrom...bucket { region[slot(b)] = (-Double.infinity).bitPattern } }
+            if let x = aggregate.number?.value(event), x.isFinite {
+                region[slot(bucket)] = Swift.max(Double(bitPattern: region[slot(bucket)]), x).bitPattern
+            }
+            return value == -.infinity ? .nan : value
+        case .mean:
+            let counts = UnsafeMutableBufferPointer(rebasing: region[n...])
+            var sum = 0.0, seen = 0.0
+            if let visible {
+                for b in visible {
+                    sum += Double(bitPattern: region[slot(b)])
+                    seen += Double(count(counts, slot(b)))
+                }
+            }
+            if clearFrom <= bucket {
+                for b in clearFrom...bucket {
+                    region[slot(b)] = 0.0.bitPattern
+                    setCount(counts, slot(b), 0)
+                }
+            }
+            if let x = aggregate.number?.value(event), x.isFinite {
+                region[slot(bucket)] = (Double(bitPattern: region[slot(bucket)]) + x).bitPattern
+                setCount(counts, slot(bucket), count(counts, slot(bucket)) &+ 1)
+            }
+            return seen > 0 ? sum / seen : .nan
+        case .distinct:
+            return distinct(aggregate, region, newestBucket: newestBucket, bucket: bucket, event: event, record: record)
+        case .secondsSinceLast:
+            return .nan
+        }
+    }
+
+    /// Entries are `hash48 << 16 | bucket & 0xffff`, 0 when empty. Kept entries are younger than
+    /// the window relative to the key's newest bucket, so the 16 bits never wrap.
+    private static func distinct(
+        _ aggregate: AggregatePlan.Compiled, _ region: UnsafeMutableBufferPointer<UInt64>, newestBucket: Int64?, bucket: Int64,
+        event: TransactionEvent, record: UnsafeRawBufferPointer
+    ) -> Double {
+        let n = Int64(aggregate.buckets)
+        let lowest = bucket - n + 1
+        func absolute(_ entry: UInt64) -> Int64 {
+            guard let newestBucket else { return .min }
+            let age = (newestBucket - Int64(entry & 0xffff)) & 0xffff
+            return newestBucket - age
+        }
+        var value = 0.0
+        for i in region.indices where region[i] != 0 && absolute(region[i]) >= lowest { value += 1 }
+        // Forget what the window no longer sees, so every kept entry stays within 16 bits of the newest bucket.
+        for i in region.indices where region[i] != 0 && absolute(region[i]) < lowest { region[i] = 0 }
+        guard let range = aggregate.text?.range(event) else { return value }
+        let digest = range.escaped ? Array(range.string(in: record).utf8).withUnsafeBytes(fnv1a) : fnv1a(range.raw(in: record))
+        let hash = (digest >> 16) | (1 << 47)
+        let entry = hash << 16 | UInt64(UInt16(truncatingIfNeeded: bucket))
+        if let i = region.indices.first(where: { region[$0] >> 16 == hash }) {
+            region[i] = entry
+        } else if let i = region.indices.first(where: { region[$0] == 0 }) {
+            region[i] = entry
+        } else {
+            // Full: replace the value seen longest ago (the proof of exactness in docs/features.md
+            // needs only that the replaced one is among the oldest).
+            let oldest = region.indices.min { absolute(region[$0]) < absolute(region[$1]) } ?? 0
+            region[oldest] = entry
+        }
+        return value
+    }
+
+    private static func count(_ region: UnsafeMutableBufferPointer<UInt64>, _ i: Int) -> UInt32 {
+        UInt32(truncatingIfNeeded: region[i / 2] >> (i % 2 == 0 ? 0 : 32))
+    }
+
+    private static func setCount(_ region: UnsafeMutableBufferPointer<UInt64>, _ i: Int, _ value: UInt32) {
+        let shift = UInt64(i % 2 == 0 ? 0 : 32)
+        region[i / 2] = (region[i / 2] & ~(0xffff_ffff << shift)) | (UInt64(value) << shift)
+    }
+
+    static func fnv1a(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return hash
+    }
+
+    /// The record of `key`, made (zeroed, the window buckets of max empty) when new; evicts at `max_keys`.
+    private mutating func slot(for key: String, group g: Int) -> (index: Int32, isNew: Bool) {
+        if let existing = index[g][key] { return (existing, false) }
+        if index[g].count >= plan.limits.maxKeys { evict(group: g) }
+        let stride = plan.groups[g].stride
+        let slot: Int32
+        if let reused = free[g].popLast() {
+            slot = reused
+        } else {
+            slot = Int32(words[g].count / stride)
+            words[g].append(contentsOf: repeatElement(0, count: stride))
+        }
+        let base = Int(slot) * stride
+        for i in base..<(base + stride) { words[g][i] = 0 }
+        for aggregate in plan.aggregates where aggregate.group == g && aggregate.definition.function == .max {
+            for i in 0..<aggregate.buckets { words[g][base + aggregate.offset + i] = (-Double.infinity).bitPattern }
+        }
+        index[g][key] = slot
+        return (slot, true)
+    }
+
+    /// Drops keys idle for more than twice the longest window behind the newest event: their window
+    /// values can only matter again for an event later than that. When none is idle, drops the
+    /// tenth of keys seen longest ago and counts them as forced.
+    private mutating func evict(group g: Int) {
+        let stride = plan.groups[g].stride
+        let horizon = highWater[g] - 2 * Swift.max(plan.groups[g].longestWindow, AggregatePlan.minimumIdle)
+        var idle: [String] = []
+        for (key, slot) in index[g] where Double(bitPattern: words[g][Int(slot) * stride]) < horizon { idle.append(key) }
+        var dropped = idle
+        if idle.isEmpty {
+            let byAge = index[g].sorted { Double(bitPattern: words[g][Int($0.value) * stride]) < Double(bitPattern: words[g][Int($1.value) * stride]) }
+            dropped = byAge.prefix(Swift.max(1, index[g].count / 10)).map(\.key)
+            counters.forcedEvictions += dropped.count
+        } else {
+            counters.idleEvictions += idle.count
+        }
+        for key in dropped {
+            if let slot = index[g].removeValue(forKey: key) { free[g].append(slot) }
+        }
+    }
+}
