@@ -8,6 +8,8 @@ public struct ScoringError: Error, Sendable, CustomStringConvertible {
         public static let unmappedFeatures = Code(name: "unmapped_features")
         /// The model cannot be used for scoring (wrong outputs, failed golden vectors, ...).
         public static let model = Code(name: "model")
+        /// A snapshot of aggregate state is unreadable or was made for other aggregates.
+        public static let state = Code(name: "state")
         public var description: String { name }
     }
 

@@ -210,6 +210,51 @@ struct AggregateTests {
         #expect(b.keyCount <= 800)
     }
 
+    @Test("a snapshot restores the state exactly: the rest of the stream gives the same values as without the snapshot")
+    func snapshotRoundTrip() throws {
+        let plan = try AggregatePlan(Self.definitions)
+        let events = Self.sequence(seed: 21, count: 1_200, cards: 20)
+        var whole = AggregateState(plan: plan)
+        let expected = try Self.apply(events, plan, state: &whole)
+        for cut in [0, 1, 400, 1_199] {
+            var before = AggregateState(plan: plan)
+            _ = try Self.apply(Array(events[..<cut]), plan, state: &before)
+            let bytes = before.snapshot()
+            var restored = try AggregateState(plan: plan, snapshot: bytes)
+            #expect(restored.snapshot() == bytes, "a snapshot of the restored state is the same bytes")
+            let rest = try Self.apply(Array(events[cut...]), plan, state: &restored)
+            #expect(Self.same(rest, Array(expected[cut...])), "cut at \(cut)")
+        }
+    }
+
+    @Test("a truncated, corrupted or foreign snapshot is refused with the reason, never trusted")
+    func hostileSnapshots() throws {
+        let plan = try AggregatePlan(Self.definitions)
+        var state = AggregateState(plan: plan)
+        _ = try Self.apply(Self.sequence(seed: 5, count: 300, cards: 10), plan, state: &state)
+        let bytes = state.snapshot()
+        var cases: [([UInt8], String)] = [([], "bad magic"), (Array(bytes.prefix(bytes.count - 3)), "truncated"), (bytes + [0], "after the end")]
+        var count = bytes
+        count[28...31] = [0xff, 0xff, 0xff, 0x7f]  // the first key field's key count
+        cases.append((count, "keys"))
+        let other = try AggregatePlan(Array(Self.definitions.prefix(2)))
+        cases.append((AggregateState(plan: other).snapshot(), "other aggregate definitions"))
+        for (candidate, reason) in cases {
+            #expect("\(reason)") {
+                try AggregateState(plan: plan, snapshot: candidate)
+            } throws: { error in "\(error)".contains(reason) }
+        }
+        // Every prefix and every single-byte change is refused, or restores a state the stream can
+        // go on with; none traps.
+        for length in Swift.stride(from: 0, to: bytes.count, by: 7) { _ = try? AggregateState(plan: plan, snapshot: Array(bytes.prefix(length))) }
+        let more = Self.sequence(seed: 6, count: 40, cards: 10)
+        for position in Swift.stride(from: 0, to: bytes.count, by: 29) {
+            var flipped = bytes
+            flipped[position] ^= 0xa5
+            if var restored = try? AggregateState(plan: plan, snapshot: flipped) { _ = try Self.apply(more, plan, state: &restored) }
+        }
+    }
+
     @Test("a full state with no idle key drops the oldest keys and counts them as forced")
     func forcedEviction() throws {
         let plan = try AggregatePlan(Array(Self.definitions.prefix(1)), limits: AggregateStateLimits(maxKeys: 10))

@@ -16,6 +16,20 @@ public struct AggregatePlan: Sendable {
         var offset: Int
     }
 
+    /// What applying an aggregate needs, without the definition's strings: copied per event, it
+    /// must cost no reference counting.
+    struct Kernel: Sendable {
+        var function: AggregateDefinition.Function
+        var resolution: Double
+        var buckets: Int
+        var number: AggregateNumberField?
+        var text: AggregateTextField?
+        var capacity: Int
+        var offset: Int
+        /// The aggregate's position in the plan (its value slot).
+        var column: Int
+    }
+
     /// One key field and the aggregates keyed by it.
     struct Group: Sendable {
         var key: AggregateTextField
@@ -27,6 +41,8 @@ public struct AggregatePlan: Sendable {
 
     let aggregates: [Compiled]
     let groups: [Group]
+    /// Per key field, its aggregates' kernels.
+    let kernels: [[Kernel]]
     public let limits: AggregateStateLimits
 
     /// The aggregate names, in configuration order: the columns of `verdict features` and the keys
@@ -37,6 +53,17 @@ public struct AggregatePlan: Sendable {
     /// Bytes of state per key (the fixed record, without the key itself and the map entry) for each key field.
     public var recordBytes: [String: Int] {
         Dictionary(uniqueKeysWithValues: groups.map { ($0.key.rawValue, $0.stride * 8) })
+    }
+
+    /// Identifies the definitions and layout a snapshot was made with: a snapshot restores only into
+    /// the same aggregates.
+    public var fingerprint: UInt64 {
+        var text = "verdict-aggregates-1"
+        for aggregate in aggregates {
+            let d = aggregate.definition
+            text += "|\(d.name),\(d.function.rawValue),\(d.key),\(d.field ?? ""),\(aggregate.resolution),\(aggregate.buckets),\(aggregate.capacity)"
+        }
+        return Array(text.utf8).withUnsafeBytes(AggregateState.fnv1a)
     }
 
     /// Most buckets per window: bounds a key's record (and the work per event).
@@ -121,17 +148,27 @@ public struct AggregatePlan: Sendable {
         }
         aggregates = compiled
         self.groups = groups
+        kernels = groups.indices.map { g in
+            compiled.enumerated().filter { $0.element.group == g }.map { column, c in
+                Kernel(
+                    function: c.definition.function, resolution: c.resolution, buckets: c.buckets, number: c.number, text: c.text, capacity: c.capacity,
+                    offset: c.offset, column: column)
+            }
+        }
         self.limits = limits
     }
 
     /// Words an aggregate takes in a key's record: counts are 32-bit, two to a word.
     static func words(_ entry: Compiled) -> Int {
-        let n = entry.buckets
-        switch entry.definition.function {
+        words(function: entry.definition.function, buckets: entry.buckets, capacity: entry.capacity)
+    }
+
+    static func words(function: AggregateDefinition.Function, buckets n: Int, capacity: Int) -> Int {
+        switch function {
         case .count: return (n + 1) / 2
         case .sum, .max: return n
         case .mean: return n + (n + 1) / 2
-        case .distinct: return entry.capacity
+        case .distinct: return capacity
         case .secondsSinceLast: return 0
         }
     }
@@ -176,9 +213,9 @@ public struct AggregateState: Sendable {
         precondition(values.count >= plan.aggregates.count, "one value slot per aggregate")
         for g in plan.groups.indices {
             let group = plan.groups[g]
-            guard let range = group.key.range(event), let time = event.eventTime, time.isFinite, time >= 0 else {
+            guard let range = group.key.range(event), let time = event.eventTime, Self.plausible(time) else {
                 counters.unkeyed += 1
-                for (a, aggregate) in plan.aggregates.enumerated() where aggregate.group == g { values[a] = .nan }
+                for kernel in plan.kernels[g] { values[kernel.column] = .nan }
                 continue
             }
             let key = range.string(in: record)
@@ -190,8 +227,9 @@ public struct AggregateState: Sendable {
             let clamped = newest.map { Swift.max(time, $0) } ?? time
             words[g].withUnsafeMutableBufferPointer { all in
                 let state = UnsafeMutableBufferPointer(rebasing: all[base..<(base + group.stride)])
-                for (a, aggregate) in plan.aggregates.enumerated() where aggregate.group == g {
-                    values[a] = Self.step(aggregate, state, newest: newest, previous: previous, clamped: clamped, time: time, event: event, record: record)
+                for kernel in plan.kernels[g] {
+                    values[kernel.column] = Self.step(
+                        kernel, state, newest: newest, previous: previous, clamped: clamped, time: time, event: event, record: record)
                 }
                 state[0] = clamped.bitPattern
                 state[1] = time.bitPattern
@@ -202,63 +240,75 @@ public struct AggregateState: Sendable {
 
     /// Reads one aggregate's value for the event, then adds the event to its buckets.
     private static func step(
-        _ aggregate: AggregatePlan.Compiled, _ state: UnsafeMutableBufferPointer<UInt64>, newest: Double?, previous: Double?, clamped: Double, time: Double,
-        event: TransactionEvent, record: UnsafeRawBufferPointer
+        _ aggregate: AggregatePlan.Kernel, _ state: UnsafeMutableBufferPointer<UInt64>, newest: Double?, previous: Double?, clamped: Double, time: Double,
+        event: borrowing TransactionEvent, record: UnsafeRawBufferPointer
     ) -> Double {
-        if aggregate.definition.function == .secondsSinceLast {
+        if aggregate.function == .secondsSinceLast {
             return previous.map { Swift.max(0, time - $0) } ?? .nan
         }
         let n = aggregate.buckets
         let bucket = Int64(clamped / aggregate.resolution)
         let newestBucket = newest.map { Int64($0 / aggregate.resolution) }
         let lowest = bucket - Int64(n) + 1
-        let region = UnsafeMutableBufferPointer(rebasing: state[aggregate.offset..<(aggregate.offset + AggregatePlan.words(aggregate))])
-        func slot(_ b: Int64) -> Int { Int(b % Int64(n)) }
-        // Buckets the window can still see: lowest ... newest (empty when the key is new or idle).
-        let visible: ClosedRange<Int64>? = newestBucket.flatMap { $0 >= lowest ? lowest...$0 : nil }
-        // Buckets from newest+1 to bucket become current: clear them (all of them after a long idle).
+        let size = AggregatePlan.words(function: aggregate.function, buckets: n, capacity: aggregate.capacity)
+        let region = UnsafeMutableBufferPointer(rebasing: state[aggregate.offset..<(aggregate.offset + size)])
+        if aggregate.function == .distinct {
+            return distinct(aggregate, region, newestBucket: newestBucket, bucket: bucket, event: event, record: record)
+        }
+        // Buckets the window still sees: lowest ... newest (none when the key is new or idle that long).
+        // Then buckets newest+1 ... bucket become current and are cleared (all n after a long idle).
+        // Both walk the ring from a start slot: one division per aggregate, not one per bucket.
+        let visibleCount = newestBucket.map { $0 >= lowest ? Int($0 - lowest + 1) : 0 } ?? 0
         let clearFrom = newestBucket.map { Swift.max($0 + 1, lowest) } ?? lowest
-        switch aggregate.definition.function {
+        let clearCount = clearFrom <= bucket ? Int(bucket - clearFrom + 1) : 0
+        let lowestSlot = Int(lowest % Int64(n) + (lowest % Int64(n) < 0 ? Int64(n) : 0))
+        let clearSlot = Int(clearFrom % Int64(n) + (clearFrom % Int64(n) < 0 ? Int64(n) : 0))
+        let current = Int(bucket % Int64(n))
+        let x = aggregate.number?.value(event).flatMap { $0.isFinite ? $0 : nil }
+        @inline(__always) func walk(from start: Int, count: Int, _ body: (Int) -> Void) {
+            var i = start
+            for _ in 0..<count {
+                body(i)
+                i += 1
+                if i == n { i = 0 }
+            }
+        }
+        switch aggregate.function {
         case .count:
-            let value = visible.map { range in range.reduce(0.0) { $0 + Double(count(region, slot($1))) } } ?? 0
-            if clearFrom <= bucket { for b in clearFrom...bucket { setCount(region, slot(b), 0) } }
-            setCount(region, slot(bucket), count(region, slot(bucket)) &+ 1)
+            var value = 0.0
+            walk(from: lowestSlot, count: visibleCount) { value += Double(count(region, $0)) }
+            walk(from: clearSlot, count: clearCount) { setCount(region, $0, 0) }
+            setCount(region, current, count(region, current) &+ 1)
             return value
         case .sum:
-            let value = visible.map { range in range.reduce(0.0) { $0 + Double(bitPattern: region[slot($1)]) } } ?? 0
-            if clearFrom <= bucket { for b in clearFrom...bucket { region[slot(b)] = 0.0.bitPattern } }
-            if let x = aggregate.number?.value(event), x.isFinite { region[slot(bucket)] = (Double(bitPattern: region[slot(bucket)]) + x).bitPattern }
+            var value = 0.0
+            walk(from: lowestSlot, count: visibleCount) { value += Double(bitPattern: region[$0]) }
+            walk(from: clearSlot, count: clearCount) { region[$0] = 0.0.bitPattern }
+            if let x { region[current] = (Double(bitPattern: region[current]) + x).bitPattern }
             return value
         case .max:
-            let value = visible.map { range in range.reduce(-Double.infinity) { Swift.max($0, Double(bitPattern: region[slot($1)])) } } ?? -.infinity
-            if clearFrom <= bucket { for b in clearFrom...bucket { region[slot(b)] = (-Double.infinity).bitPattern } }
-            if let x = aggregate.number?.value(event), x.isFinite {
-                region[slot(bucket)] = Swift.max(Double(bitPattern: region[slot(bucket)]), x).bitPattern
-            }
+            var value = -Double.infinity
+            walk(from: lowestSlot, count: visibleCount) { value = Swift.max(value, Double(bitPattern: region[$0])) }
+            walk(from: clearSlot, count: clearCount) { region[$0] = (-Double.infinity).bitPattern }
+            if let x { region[current] = Swift.max(Double(bitPattern: region[current]), x).bitPattern }
             return value == -.infinity ? .nan : value
         case .mean:
             let counts = UnsafeMutableBufferPointer(rebasing: region[n...])
             var sum = 0.0, seen = 0.0
-            if let visible {
-                for b in visible {
-                    sum += Double(bitPattern: region[slot(b)])
-                    seen += Double(count(counts, slot(b)))
-                }
+            walk(from: lowestSlot, count: visibleCount) {
+                sum += Double(bitPattern: region[$0])
+                seen += Double(count(counts, $0))
             }
-            if clearFrom <= bucket {
-                for b in clearFrom...bucket {
-                    region[slot(b)] = 0.0.bitPattern
-                    setCount(counts, slot(b), 0)
-                }
+            walk(from: clearSlot, count: clearCount) {
+                region[$0] = 0.0.bitPattern
+                setCount(counts, $0, 0)
             }
-            if let x = aggregate.number?.value(event), x.isFinite {
-                region[slot(bucket)] = (Double(bitPattern: region[slot(bucket)]) + x).bitPattern
-                setCount(counts, slot(bucket), count(counts, slot(bucket)) &+ 1)
+            if let x {
+                region[current] = (Double(bitPattern: region[current]) + x).bitPattern
+                setCount(counts, current, count(counts, current) &+ 1)
             }
             return seen > 0 ? sum / seen : .nan
-        case .distinct:
-            return distinct(aggregate, region, newestBucket: newestBucket, bucket: bucket, event: event, record: record)
-        case .secondsSinceLast:
+        case .distinct, .secondsSinceLast:
             return .nan
         }
     }
@@ -266,8 +316,8 @@ public struct AggregateState: Sendable {
     /// Entries are `hash48 << 16 | bucket & 0xffff`, 0 when empty. Kept entries are younger than
     /// the window relative to the key's newest bucket, so the 16 bits never wrap.
     private static func distinct(
-        _ aggregate: AggregatePlan.Compiled, _ region: UnsafeMutableBufferPointer<UInt64>, newestBucket: Int64?, bucket: Int64,
-        event: TransactionEvent, record: UnsafeRawBufferPointer
+        _ aggregate: AggregatePlan.Kernel, _ region: UnsafeMutableBufferPointer<UInt64>, newestBucket: Int64?, bucket: Int64,
+        event: borrowing TransactionEvent, record: UnsafeRawBufferPointer
     ) -> Double {
         let n = Int64(aggregate.buckets)
         let lowest = bucket - n + 1
@@ -276,24 +326,41 @@ public struct AggregateState: Sendable {
             let age = (newestBucket - Int64(entry & 0xffff)) & 0xffff
             return newestBucket - age
         }
-        var value = 0.0
-        for i in region.indices where region[i] != 0 && absolute(region[i]) >= lowest { value += 1 }
-        // Forget what the window no longer sees, so every kept entry stays within 16 bits of the newest bucket.
-        for i in region.indices where region[i] != 0 && absolute(region[i]) < lowest { region[i] = 0 }
-        guard let range = aggregate.text?.range(event) else { return value }
-        let digest = range.escaped ? Array(range.string(in: record).utf8).withUnsafeBytes(fnv1a) : fnv1a(range.raw(in: record))
-        let hash = (digest >> 16) | (1 << 47)
-        let entry = hash << 16 | UInt64(UInt16(truncatingIfNeeded: bucket))
-        if let i = region.indices.first(where: { region[$0] >> 16 == hash }) {
-            region[i] = entry
-        } else if let i = region.indices.first(where: { region[$0] == 0 }) {
-            region[i] = entry
-        } else {
-            // Full: replace the value seen longest ago (the proof of exactness in docs/features.md
-            // needs only that the replaced one is among the oldest).
-            let oldest = region.indices.min { absolute(region[$0]) < absolute(region[$1]) } ?? 0
-            region[oldest] = entry
+        let range = aggregate.text?.range(event)
+        var hash: UInt64 = 0
+        if let range {
+            let digest = range.escaped ? Array(range.string(in: record).utf8).withUnsafeBytes(fnv1a) : fnv1a(range.raw(in: record))
+            hash = (digest >> 16) | (1 << 47)
         }
+        // One pass: count what the window sees, forget what it no longer sees (so every kept entry
+        // stays within 16 bits of the newest bucket), and find the value, a free entry or the oldest.
+        var value = 0.0
+        var match = -1, empty = -1, oldest = -1
+        var oldestBucket = Int64.max
+        for i in region.indices {
+            let entry = region[i]
+            if entry == 0 {
+                if empty < 0 { empty = i }
+                continue
+            }
+            let seen = absolute(entry)
+            if seen < lowest {
+                region[i] = 0
+                if empty < 0 { empty = i }
+                continue
+            }
+            value += 1
+            if entry >> 16 == hash { match = i }
+            if seen < oldestBucket {
+                oldestBucket = seen
+                oldest = i
+            }
+        }
+        guard range != nil else { return value }
+        let entry = hash << 16 | UInt64(UInt16(truncatingIfNeeded: bucket))
+        // Full: replace the value seen longest ago (the proof of exactness in docs/features.md needs
+        // only that the replaced one is among the oldest).
+        region[match >= 0 ? match : empty >= 0 ? empty : oldest] = entry
         return value
     }
 
@@ -305,6 +372,9 @@ public struct AggregateState: Sendable {
         let shift = UInt64(i % 2 == 0 ? 0 : 32)
         region[i / 2] = (region[i / 2] & ~(0xffff_ffff << shift)) | (UInt64(value) << shift)
     }
+
+    /// Event times the bucket arithmetic takes without overflow: from the epoch to year 5138.
+    static func plausible(_ time: Double) -> Bool { time.isFinite && time >= 0 && time < 1e11 }
 
     static func fnv1a(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -329,7 +399,7 @@ public struct AggregateState: Sendable {
         }
         let base = Int(slot) * stride
         for i in base..<(base + stride) { words[g][i] = 0 }
-        for aggregate in plan.aggregates where aggregate.group == g && aggregate.definition.function == .max {
+        for aggregate in plan.kernels[g] where aggregate.function == .max {
             for i in 0..<aggregate.buckets { words[g][base + aggregate.offset + i] = (-Double.infinity).bitPattern }
         }
         index[g][key] = slot
@@ -355,5 +425,79 @@ public struct AggregateState: Sendable {
         for key in dropped {
             if let slot = index[g].removeValue(forKey: key) { free[g].append(slot) }
         }
+    }
+
+    // MARK: Snapshots
+
+    static let magic: [UInt8] = Array("VAGS".utf8)
+    static let snapshotVersion: UInt32 = 1
+
+    /// The state as bytes: a header (magic, version, the plan's fingerprint), then per key field its
+    /// newest event time and each key with its record. Little-endian throughout.
+    public func snapshot() -> [UInt8] {
+        var out = Self.magic
+        func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) } }
+        put(Self.snapshotVersion)
+        put(plan.fingerprint)
+        put(UInt32(plan.groups.count))
+        for g in plan.groups.indices {
+            let stride = plan.groups[g].stride
+            put(highWater[g].bitPattern)
+            put(UInt32(index[g].count))
+            // Sorted, so equal states give equal bytes.
+            for (key, slot) in index[g].sorted(by: { $0.key < $1.key }) {
+                let bytes = Array(key.utf8)
+                put(UInt16(bytes.count))
+                out.append(contentsOf: bytes)
+                for w in 0..<stride { put(words[g][Int(slot) * stride + w]) }
+            }
+        }
+        return out
+    }
+
+    /// Restores a snapshot made by ``snapshot()`` for the same aggregates. Every count and length
+    /// is checked against the bytes left before anything is allocated, so a truncated or hostile
+    /// snapshot is refused, never trusted.
+    public init(plan: AggregatePlan, snapshot bytes: [UInt8]) throws(ScoringError) {
+        self.init(plan: plan)
+        var at = 0
+        func fail(_ why: String) -> ScoringError { ScoringError(.state, "aggregate snapshot: \(why); it is ignored and the state rebuilt from the input") }
+        func take<T: FixedWidthInteger>(_: T.Type) throws(ScoringError) -> T {
+            let size = MemoryLayout<T>.size
+            guard bytes.count - at >= size else { throw fail("truncated at byte \(at)") }
+            var value: T = 0
+            for i in 0..<size { value |= T(truncatingIfNeeded: bytes[at + i]) << (8 * i) }
+            at += size
+            return value
+        }
+        guard bytes.count >= 4, Array(bytes[0..<4]) == Self.magic else { throw fail("not a snapshot (bad magic)") }
+        at = 4
+        guard try take(UInt32.self) == Self.snapshotVersion else { throw fail("unknown version") }
+        guard try take(UInt64.self) == plan.fingerprint else { throw fail("made for other aggregate definitions") }
+        guard try take(UInt32.self) == UInt32(plan.groups.count) else { throw fail("made for other key fields") }
+        for g in plan.groups.indices {
+            let stride = plan.groups[g].stride
+            highWater[g] = Double(bitPattern: try take(UInt64.self))
+            guard highWater[g] == -.infinity || Self.plausible(highWater[g]) else { throw fail("an impossible newest event time") }
+            let keys = Int(try take(UInt32.self))
+            guard keys <= plan.limits.maxKeys else { throw fail("\(keys) keys exceed state.max_keys \(plan.limits.maxKeys)") }
+            // The smallest entry is a length and a record: refuse counts the bytes cannot hold.
+            guard keys <= (bytes.count - at) / (2 + stride * 8) else { throw fail("\(keys) keys cannot fit in \(bytes.count - at) bytes") }
+            words[g].reserveCapacity(keys * stride)
+            for _ in 0..<keys {
+                let length = Int(try take(UInt16.self))
+                guard bytes.count - at >= length else { throw fail("truncated in a key") }
+                let key = String(decoding: bytes[at..<(at + length)], as: UTF8.self)
+                at += length
+                guard index[g][key] == nil else { throw fail("key \(key.prefix(32)) appears twice") }
+                index[g][key] = Int32(words[g].count / stride)
+                let base = words[g].count
+                for _ in 0..<stride { words[g].append(try take(UInt64.self)) }
+                for w in 0..<2 where !Self.plausible(Double(bitPattern: words[g][base + w])) {
+                    throw fail("the record of key \(key.prefix(32)) holds an impossible event time")
+                }
+            }
+        }
+        guard at == bytes.count else { throw fail("\(bytes.count - at) bytes after the end") }
     }
 }

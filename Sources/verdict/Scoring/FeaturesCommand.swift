@@ -8,7 +8,11 @@ import VerdictScoring
 struct FeaturesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "features",
-        abstract: "Write the model's feature matrix for events (CSV; empty cell = missing)."
+        abstract: "Write the model's feature matrix for events (CSV; empty cell = missing), then a column per stream aggregate, computed in file order.",
+        discussion: """
+            The aggregates of features.yaml (`aggregates:`) are computed exactly as the stream computes them for one \
+            partition: in line order, from the values before each event. Rejected lines never touch them.
+            """
     )
 
     @Option(help: "Service configuration (verdict.yaml) or a features.yaml.") var config: String = "config/verdict.yaml"
@@ -25,10 +29,13 @@ struct FeaturesCommand: AsyncParsableCommand {
         historical.maxClockSkew = ConfigDuration(.seconds(100 * 365 * 86_400))
         let validator = EventValidator(configuration: historical)
         let plan = try FeaturePlan(configuration: features)
+        // One state for the whole file: the file is one partition, in log order.
+        var aggregates = AggregateState(plan: try features.aggregatePlan())
+        var aggregateValues = [Double](repeating: .nan, count: aggregates.plan.names.count)
         var reader = try LineReader(path: input)
         let out = try OutputFile(path: output)
         let dead = try deadLetters.map { try OutputFile(path: $0) }
-        out.writeLine(((idColumn ? ["transaction_id"] : []) + plan.featureNames).joined(separator: ","))
+        out.writeLine(((idColumn ? ["transaction_id"] : []) + plan.featureNames + aggregates.plan.names).joined(separator: ","))
         var row = [Double](repeating: .nan, count: plan.featureNames.count)
         var written = 0, rejected = 0, line: Int64 = 0
         let now = Date().timeIntervalSince1970
@@ -41,9 +48,11 @@ struct FeaturesCommand: AsyncParsableCommand {
                 var cells: [String] = []
                 record.withUnsafeBytes { bytes in
                     row.withUnsafeMutableBufferPointer { plan.build(event, record: bytes, into: $0.baseAddress!) }
+                    aggregateValues.withUnsafeMutableBufferPointer { aggregates.apply(event, record: bytes, into: $0) }
                     if idColumn { cells.append(event.transactionID.map { $0.string(in: bytes) } ?? "") }
                 }
                 cells += row.map { $0.isNaN ? "" : Self.format($0) }
+                cells += aggregateValues.map { $0.isNaN ? "" : Self.format($0) }
                 out.writeLine(cells.joined(separator: ","))
                 written += 1
             case .invalid(let issues, _):
@@ -54,7 +63,8 @@ struct FeaturesCommand: AsyncParsableCommand {
         }
         out.flush()
         dead?.flush()
-        FileHandle.standardError.write(Data("features: \(written) rows of \(plan.featureNames.count) features, \(rejected) events rejected\n".utf8))
+        let state = aggregates.plan.isEmpty ? "" : ", \(aggregates.plan.names.count) aggregates over \(aggregates.keyCount) keys"
+        FileHandle.standardError.write(Data("features: \(written) rows of \(plan.featureNames.count) features\(state), \(rejected) events rejected\n".utf8))
     }
 
     static func load(_ path: String) throws -> (FeatureConfiguration, ValidationConfiguration) {
