@@ -1,11 +1,12 @@
 import Foundation
 
 /// xoshiro256** seeded by SplitMix64: the same seed gives the same traffic on every machine
-/// (Swift's SystemRandomNumberGenerator cannot be seeded).
-struct SeededGenerator: RandomNumberGenerator, Sendable {
+/// (Swift's SystemRandomNumberGenerator cannot be seeded). Public so tests draw reproducible
+/// sequences from the same generator.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var s: (UInt64, UInt64, UInt64, UInt64)
 
-    init(seed: UInt64) {
+    public init(seed: UInt64) {
         var x = seed
         func splitmix() -> UInt64 {
             x &+= 0x9E37_79B9_7F4A_7C15
@@ -17,7 +18,7 @@ struct SeededGenerator: RandomNumberGenerator, Sendable {
         s = (splitmix(), splitmix(), splitmix(), splitmix())
     }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
         let t = s.1 << 17
         s.2 ^= s.0

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import VerdictScoring
+import VerdictSynthetic
 
 /// The stream aggregates against a brute-force reference written from the definition in
 /// docs/features.md: for every event, scan the key's prior events.
@@ -32,7 +33,7 @@ struct AggregateTests {
 
     /// Random per-card sequences: bursts, long gaps, late events, events without an amount or a merchant.
     static func sequence(seed: UInt64, count: Int, cards: Int) -> [Event] {
-        var generator = SplitMix(seed: seed)
+        var generator = SeededGenerator(seed: seed)
         var clock = 1_795_000_000.0
         var events: [Event] = []
         for _ in 0..<count {
@@ -305,18 +306,5 @@ struct AggregateTests {
         #expect {
             try AggregatePlan([definition], featureNames: ["amount_usd"])
         } throws: { error in "\(error)".contains(message) }
-    }
-}
-
-/// A small deterministic generator for the sequences.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
