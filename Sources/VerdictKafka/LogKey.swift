@@ -36,4 +36,5 @@ public enum LogKey {
     public static let facility = "kafka.facility"
     public static let undelivered = "kafka.undelivered"
     public static let timeout = "kafka.timeout"
+    public static let keys = "aggregates.keys"
 }

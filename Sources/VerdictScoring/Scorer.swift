@@ -13,11 +13,19 @@ public struct ScoringInput: Sendable {
     public var source: EventSource
     /// When Verdict received the record (seconds since the epoch).
     public var receivedAt: Double
+    /// The record's key: with aggregates, it should be the event's aggregate key (mismatches are counted).
+    public var key: [UInt8]?
+    /// The record's timestamp in the log (seconds since the epoch), if known. With aggregates the
+    /// timestamp checks measure against it instead of the clock, so whether an event is valid (and
+    /// so touches state) depends on the log alone: a restart's rebuild and a replay agree with it.
+    public var recordTime: Double?
 
-    public init(value: [UInt8]?, source: EventSource, receivedAt: Double) {
+    public init(value: [UInt8]?, source: EventSource, receivedAt: Double, key: [UInt8]? = nil, recordTime: Double? = nil) {
         self.value = value
         self.source = source
         self.receivedAt = receivedAt
+        self.key = key
+        self.recordTime = recordTime
     }
 }
 
@@ -100,73 +108,134 @@ public final class Scorer: Sendable {
     ///   - inputs: The records.
     ///   - asOf: The reference time for timestamp validation (seconds since the epoch); nil uses
     ///     the wall clock. Backtests pass the time the events were produced.
-    public func score(_ inputs: [ScoringInput], asOf: Double? = nil) -> [ScoringOutcome] {
+    ///   - state: The aggregates' state, updated by the batch's valid events in order; each
+    ///     decision carries the values it was decided with. Nil: aggregates read missing.
+    public func score(_ inputs: [ScoringInput], asOf: Double? = nil, state: AggregateStore? = nil) -> [ScoringOutcome] {
         let count = inputs.count
         guard count > 0 else { return [] }
-        let chunks = (count + Self.chunk - 1) / Self.chunk
-        let results = UnsafeMutableBufferPointer<ScoringOutcome?>.allocate(capacity: count)
-        results.initialize(repeating: nil)
-        defer { results.deallocate() }
-        let body: (Int) -> Void = { [self] task in
-            let start = task * Self.chunk
-            let end = min(count, start + Self.chunk)
-            scoreChunk(inputs, start..<end, asOf: asOf, into: results)
-        }
-        if let pool, chunks > 1 {
-            pool.run(tasks: chunks, body)
-        } else {
-            for task in 0..<chunks { body(task) }
-        }
+        let batch = Batch(count: count, width: state?.plan.names.count ?? 0)
+        defer { batch.release() }
+        let now = Date().timeIntervalSince1970
+        parallel(count) { range in validate(inputs, range, asOf: asOf, now: now, state: state, writing: true, into: batch) }
+        // Aggregates are a fold in log order: one thread, between validating and deciding.
+        if let state { state.apply(inputs, events: batch.events, valid: UnsafeBufferPointer(batch.validFlags), values: batch.values) }
+        parallel(count) { range in decide(inputs, range, now: now, asOf: asOf, state: state, batch: batch) }
         // Move the outcomes out: the buffer is deallocated, not deinitialized, so copying them
         // (map) would leave every decision's bytes retained forever.
-        return (0..<count).map { (results.baseAddress! + $0).move()! }
+        return (0..<count).map { (batch.results.baseAddress! + $0).move()! }
     }
 
-    private func scoreChunk(_ inputs: [ScoringInput], _ range: Range<Int>, asOf: Double?, into results: UnsafeMutableBufferPointer<ScoringOutcome?>) {
+    /// Applies a batch to the aggregates' state without scoring it: what a partition's rebuild
+    /// runs over the events before the first one it scores. Validation is the same as scoring's,
+    /// so the same events touch the state.
+    public func warm(_ inputs: [ScoringInput], state: AggregateStore, asOf: Double? = nil) {
+        let count = inputs.count
+        guard count > 0 else { return }
+        let batch = Batch(count: count, width: state.plan.names.count)
+        defer {
+            _ = batch.results.deinitialize()  // nothing was written: warming writes no outcome
+            batch.release()
+        }
         let now = Date().timeIntervalSince1970
+        parallel(count) { range in validate(inputs, range, asOf: asOf, now: now, state: state, writing: false, into: batch) }
+        state.apply(inputs, events: batch.events, valid: UnsafeBufferPointer(batch.validFlags), values: batch.values)
+    }
+
+    /// A batch's working memory, shared by the phases (each chunk touches only its own indices).
+    private struct Batch: @unchecked Sendable {
+        var results: UnsafeMutableBufferPointer<ScoringOutcome?>
+        var events: UnsafeMutableBufferPointer<TransactionEvent>
+        /// Whether each input is a valid event, and whether the model decides it.
+        var validFlags: UnsafeMutableBufferPointer<Bool>
+        var degraded: UnsafeMutableBufferPointer<Bool>
+        var values: UnsafeMutableBufferPointer<Double>
+        let width: Int
+
+        init(count: Int, width: Int) {
+            self.width = width
+            results = .allocate(capacity: count)
+            results.initialize(repeating: nil)
+            events = .allocate(capacity: count)
+            events.initialize(repeating: TransactionEvent())
+            validFlags = .allocate(capacity: count)
+            validFlags.initialize(repeating: false)
+            degraded = .allocate(capacity: count)
+            degraded.initialize(repeating: false)
+            values = .allocate(capacity: max(1, count * width))
+            values.initialize(repeating: .nan)
+        }
+
+        func release() {
+            results.deallocate()
+            events.deinitialize()
+            events.deallocate()
+            validFlags.deallocate()
+            degraded.deallocate()
+            values.deallocate()
+        }
+    }
+
+    /// Runs `body` over chunks of `0..<count`, on the pool when there is more than one.
+    private func parallel(_ count: Int, _ body: (Range<Int>) -> Void) {
+        let chunks = (count + Self.chunk - 1) / Self.chunk
+        if let pool, chunks > 1 {
+            pool.run(tasks: chunks) { task in body((task * Self.chunk)..<min(count, (task + 1) * Self.chunk)) }
+        } else {
+            for task in 0..<chunks { body((task * Self.chunk)..<min(count, (task + 1) * Self.chunk)) }
+        }
+    }
+
+    /// Validates a chunk straight into the batch's event slots (the event struct, about 400 bytes,
+    /// is written once and then only borrowed), writing dead letters for what is refused.
+    private func validate(
+        _ inputs: [ScoringInput], _ range: Range<Int>, asOf: Double?, now: Double, state: AggregateStore?, writing: Bool, into batch: Batch
+    ) {
         let reference = asOf ?? now
-        // 1. Validate, straight into the chunk's event array: the event struct (about 400 bytes)
-        // is written once and then only borrowed, never copied per step.
-        var events: [TransactionEvent] = []
-        var origin: [Int] = []
-        var degraded: [Bool] = []
-        events.reserveCapacity(range.count)
-        origin.reserveCapacity(range.count)
-        degraded.reserveCapacity(range.count)
         for index in range {
             let input = inputs[index]
             guard let value = input.value else {
-                let issues = [ValidationIssue(.emptyRecord, "the record is a tombstone (null value)")]
-                results[index] = .deadLetter(DeadLetterWriter.write(input, issues: issues, now: now, configuration: deadLetters), issues)
+                if writing {
+                    let issues = [ValidationIssue(.emptyRecord, "the record is a tombstone (null value)")]
+                    batch.results[index] = .deadLetter(DeadLetterWriter.write(input, issues: issues, now: now, configuration: deadLetters), issues)
+                }
                 continue
             }
-            events.append(TransactionEvent())
-            let issues = value.withUnsafeBytes { validator.validate($0, now: reference, into: &events[events.count - 1]) }
+            // With state, validity must be a function of the log (see ScoringInput.recordTime).
+            let checkedAgainst = (state != nil ? input.recordTime : nil) ?? reference
+            let issues = value.withUnsafeBytes { validator.validate($0, now: checkedAgainst, into: &batch.events[index]) }
             guard issues.isEmpty else {
-                events.removeLast()
-                results[index] = .deadLetter(DeadLetterWriter.write(input, issues: issues, now: now, configuration: deadLetters), issues)
+                if writing {
+                    batch.results[index] = .deadLetter(DeadLetterWriter.write(input, issues: issues, now: now, configuration: deadLetters), issues)
+                }
                 continue
             }
-            let eventTime = events[events.count - 1].eventTime
+            let eventTime = batch.events[index].eventTime
             let stale = staleAfterSeconds.map { sla in eventTime.map { reference - $0 > sla } ?? false } ?? false
-            origin.append(index)
-            degraded.append(model == nil || stale)
+            batch.validFlags[index] = true
+            batch.degraded[index] = model == nil || stale
         }
-        // 2. Features and scores for the events the model decides (positions into `events`).
-        let scored = degraded.indices.filter { !degraded[$0] }
-        let scores = model.map { scoreRows(scored, events, origin, inputs, $0) } ?? []
+    }
+
+    /// Scores, decides, explains and writes the decisions of a chunk's valid events.
+    private func decide(_ inputs: [ScoringInput], _ range: Range<Int>, now: Double, asOf: Double?, state: AggregateStore?, batch: Batch) {
+        let width = batch.width
+        let names = state?.plan.names ?? []
+        // Features and scores for the events the model decides.
+        let scored = range.filter { batch.validFlags[$0] && !batch.degraded[$0] }
+        let scores = model.map { scoreRows(scored, inputs, $0, batch: batch) } ?? []
         if let observer { for entry in scores { observer.scored(row: entry.row, score: entry.score) } }
-        let shadowScores = shadow.map { scoreRows(scored, events, origin, inputs, $0) } ?? []
-        // 3. Policy, reasons, decision records.
+        let shadowScores = shadow.map { scoreRows(scored, inputs, $0, batch: batch) } ?? []
+        // Policy, reasons, decision records.
         var next = 0
-        for k in events.indices {
-            let input = inputs[origin[k]]
+        for index in range where batch.validFlags[index] {
+            let input = inputs[index]
             let value = input.value!
             var position: Int?
-            if !degraded[k] { position = next; next += 1 }
+            if !batch.degraded[index] { position = next; next += 1 }
             let score = position.map { scores[$0].score }
+            let event = batch.events.baseAddress! + index
             let record = value.withUnsafeBytes { bytes -> ([UInt8], DecisionSummary) in
-                let outcome = rules.decide(events[k], record: bytes, score: score)
+                let outcome = rules.decide(event.pointee, record: bytes, score: score)
                 var reasons: [FeatureReason] = []
                 if let model, let position, reasonsFor.contains(outcome.decision), model.forest.explainable {
                     reasons = explain(model, row: scores[position].row)
@@ -174,39 +243,39 @@ public final class Scorer: Sendable {
                 var shadowOpinion: ShadowOpinion?
                 if let shadow, let shadowRules, let position {
                     let shadowScore = shadowScores[position].score
-                    let shadowOutcome = shadowRules.decide(events[k], record: bytes, score: shadowScore)
+                    let shadowOutcome = shadowRules.decide(event.pointee, record: bytes, score: shadowScore)
                     shadowOpinion = ShadowOpinion(model: shadow.name, version: shadow.version, score: shadowScore, decision: shadowOutcome.decision)
                 }
                 let decidedAt = Date().timeIntervalSince1970
                 let summary = DecisionSummary(
-                    transactionID: events[k].transactionID.map { $0.string(in: bytes) } ?? "",
+                    transactionID: event.pointee.transactionID.map { $0.string(in: bytes) } ?? "",
                     decision: outcome.decision, riskScore: score, riskLevel: outcome.riskLevel, reasons: reasons,
                     ruleHits: outcome.ruleHits, degraded: outcome.degraded, shadow: shadowOpinion,
-                    modelVersion: model?.version, eventAge: events[k].eventTime.map { decidedAt - $0 },
-                    unknownFields: events[k].unknownFields
+                    modelVersion: model?.version, eventAge: event.pointee.eventTime.map { decidedAt - $0 },
+                    unknownFields: event.pointee.unknownFields
                 )
+                let aggregates = state.map { _ in AggregateValues(names: names, values: UnsafePointer(batch.values.baseAddress! + index * width)) }
                 let json = DecisionWriter.write(
-                    event: events[k], record: bytes, outcome: outcome, score: score, reasons: reasons, shadow: shadowOpinion,
+                    event: event.pointee, record: bytes, outcome: outcome, score: score, reasons: reasons, shadow: shadowOpinion,
                     model: model, policyVersion: rules.configuration.policyVersion, source: input.source,
-                    decidedAt: decidedAt, processingSeconds: max(0, decidedAt - input.receivedAt)
+                    decidedAt: decidedAt, processingSeconds: max(0, decidedAt - input.receivedAt), aggregates: aggregates
                 )
                 return (json, summary)
             }
-            results[origin[k]] = .decision(record.0, record.1)
+            batch.results[index] = .decision(record.0, record.1)
         }
     }
 
-    /// Builds the rows of `items` (positions into `events`) for `model` and scores them with the batch evaluator.
-    private func scoreRows(
-        _ items: [Int], _ events: [TransactionEvent], _ origin: [Int], _ inputs: [ScoringInput], _ model: ScoringModel
-    ) -> [(score: Double, row: ArraySlice<Double>)] {
+    /// Builds the rows of `items` (input indices) for `model` and scores them with the batch evaluator.
+    private func scoreRows(_ items: [Int], _ inputs: [ScoringInput], _ model: ScoringModel, batch: Batch) -> [(score: Double, row: ArraySlice<Double>)] {
         guard !items.isEmpty else { return [] }
         let width = model.plan.featureNames.count
         var rows = [Double](repeating: .nan, count: items.count * width)
         rows.withUnsafeMutableBufferPointer { buffer in
-            for (n, k) in items.enumerated() {
-                inputs[origin[k]].value!.withUnsafeBytes { bytes in
-                    model.plan.build(events[k], record: bytes, into: buffer.baseAddress! + n * width)
+            for (n, index) in items.enumerated() {
+                let aggregates = batch.width > 0 ? UnsafePointer(batch.values.baseAddress! + index * batch.width) : nil
+                inputs[index].value!.withUnsafeBytes { bytes in
+                    model.plan.build(batch.events[index], record: bytes, aggregates: aggregates, into: buffer.baseAddress! + n * width)
                 }
             }
         }

@@ -37,7 +37,8 @@ struct ContractSchemaTests {
     @Test("generated events satisfy the schema and the validator alike; decisions satisfy theirs")
     func generated() throws {
         let inputs = ScorerTests.events(seed: 21, count: 300, invalid: 0.1)
-        let outcomes = try ScorerTests.scorer().score(inputs, asOf: ScoringFixtures.now)
+        // With aggregate state, so the decisions carry `aggregates` too.
+        let outcomes = try ScorerTests.scorer().score(inputs, asOf: ScoringFixtures.now, state: AggregateStore(plan: StreamAggregateTests.plan))
         for (input, outcome) in zip(inputs, outcomes) {
             let object = try? JSONSerialization.jsonObject(with: Data(input.value!))
             switch outcome {
@@ -76,8 +77,12 @@ enum SchemaCheck {
         }
         if let object = value as? [String: Any] {
             for key in (schema["required"] as? [String]) ?? [] where object[key] == nil { return false }
-            for (key, sub) in (schema["properties"] as? [String: [String: Any]]) ?? [:] {
+            let properties = (schema["properties"] as? [String: [String: Any]]) ?? [:]
+            for (key, sub) in properties {
                 if let member = object[key], !valid(member, sub) { return false }
+            }
+            if let extra = schema["additionalProperties"] as? [String: Any] {
+                for (key, member) in object where properties[key] == nil && !valid(member, extra) { return false }
             }
         }
         if let array = value as? [Any], let items = schema["items"] as? [String: Any] {

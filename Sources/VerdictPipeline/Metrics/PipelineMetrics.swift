@@ -39,6 +39,15 @@ public final class PipelineMetrics: Sendable {
     /// 1 per held partition (labels bounded by the partition count), 0 once it is released.
     let partitionHeld: Mutex<[KafkaTopicPartition: Gauge]>
     let buildInfo: Gauge
+    /// Stream aggregates: keys and bytes held, evictions, records whose key is not their aggregate
+    /// key, and partition rebuilds (the totals last exported, so counters advance by the change).
+    let aggregateKeys: Gauge
+    let aggregateBytes: Gauge
+    let aggregateEvictions: [Bool: Counter]
+    let aggregateKeyMismatches: Counter
+    let aggregateRebuilds: [Bool: Counter]
+    let aggregateRebuildRecords: Counter
+    let aggregateExported: Mutex<AggregateStore.Totals>
 
     /// Buckets for the histograms, in the metrics' base units.
     public static let histogramBuckets: [String: [Double]] = [
@@ -109,6 +118,38 @@ public final class PipelineMetrics: Sendable {
         partitionHeld = Mutex([:])
         buildInfo = Gauge(label: "verdict_build_info", dimensions: build, factory: factory)
         buildInfo.record(1)
+        aggregateKeys = Gauge(label: "verdict_aggregate_keys", dimensions: [], factory: factory)
+        aggregateBytes = Gauge(label: "verdict_aggregate_state_bytes", dimensions: [], factory: factory)
+        aggregateEvictions = Dictionary(
+            uniqueKeysWithValues: [true, false].map {
+                ($0, Counter(label: "verdict_aggregate_evictions_total", dimensions: [("kind", $0 ? "forced" : "idle")], factory: factory))
+            })
+        aggregateKeyMismatches = Counter(label: "verdict_aggregate_key_mismatches_total", dimensions: [], factory: factory)
+        aggregateRebuilds = Dictionary(
+            uniqueKeysWithValues: [true, false].map {
+                ($0, Counter(label: "verdict_aggregate_rebuilds_total", dimensions: [("result", $0 ? "done" : "failed")], factory: factory))
+            })
+        aggregateRebuildRecords = Counter(label: "verdict_aggregate_rebuild_records_total", dimensions: [], factory: factory)
+        aggregateExported = Mutex(AggregateStore.Totals())
+    }
+
+    /// Exports the aggregates' state after a batch.
+    func aggregates(_ totals: AggregateStore.Totals) {
+        aggregateKeys.record(totals.keys)
+        aggregateBytes.record(totals.bytes)
+        let last = aggregateExported.withLock { last in
+            defer { last = totals }
+            return last
+        }
+        if totals.idleEvictions > last.idleEvictions { aggregateEvictions[false]!.increment(by: totals.idleEvictions - last.idleEvictions) }
+        if totals.forcedEvictions > last.forcedEvictions { aggregateEvictions[true]!.increment(by: totals.forcedEvictions - last.forcedEvictions) }
+        if totals.keyMismatches > last.keyMismatches { aggregateKeyMismatches.increment(by: totals.keyMismatches - last.keyMismatches) }
+    }
+
+    /// Counts a partition's rebuild of its aggregate state.
+    func aggregateRebuild(records: Int, done: Bool) {
+        aggregateRebuilds[done]!.increment()
+        if records > 0 { aggregateRebuildRecords.increment(by: records) }
     }
 
     func consumed(topic: String, count: Int) {

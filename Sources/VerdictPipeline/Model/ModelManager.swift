@@ -46,6 +46,8 @@ public final class ModelManager: Sendable {
     ) throws(ScoringError) {
         self.observer = observer
         self.configuration = configuration
+        let plan = try scoring.features.aggregatePlan()
+        aggregates = plan.isEmpty ? nil : AggregateStore(plan: plan)
         self.pool = pool
         self.metrics = metrics
         self.logger = logger
@@ -78,6 +80,10 @@ public final class ModelManager: Sendable {
     private static func repository(_ path: String, _ configuration: VerdictConfiguration, _ loader: @escaping ModelFileLoader) -> ModelRepository {
         ModelRepository(path: configuration.resolve(path), limits: ModelLimits(maxFileBytes: configuration.model.maxFileBytes), loader: loader)
     }
+
+    /// The stream aggregates' state (features.yaml `aggregates:`), per input partition; nil when
+    /// there are none. It outlives model and policy reloads: a reload may not change the aggregates.
+    public let aggregates: AggregateStore?
 
     /// How dead letters are written (`dead_letters.*`).
     public var deadLetterConfiguration: DeadLetterConfiguration { configuration.deadLetters }
@@ -156,10 +162,21 @@ public final class ModelManager: Sendable {
     @discardableResult
     public func reloadPolicy(reason: String) throws(ScoringError) -> String {
         let (old, model, shadow) = state.withLock { ($0.scoring, $0.model, $0.shadow) }
-        do {
+        do throws(ScoringError) {
             let scoring = try ScoringConfiguration.load(
                 features: configuration.resolve(configuration.scoring.features), rules: configuration.resolve(configuration.scoring.rules),
                 validation: old.validation)
+            // State is a fold over the log under one set of definitions: changing them under a
+            // running stream would mix two meanings in one key's record.
+            let plan = try scoring.features.aggregatePlan()
+            let running: UInt64
+            if let aggregates { running = aggregates.plan.fingerprint } else { running = try AggregatePlan([]).fingerprint }
+            guard plan.fingerprint == running else {
+                throw ScoringError(
+                    .configuration,
+                    "features.yaml changes the aggregates (names, functions, keys, fields, windows or capacities); restart the service to rebuild their state from the input, or revert the change"
+                )
+            }
             // The same forests, planned against the new features: a feature the model needs and the
             // new file no longer computes refuses the set.
             let replan = { (model: ScoringModel) throws(ScoringError) -> ScoringModel in

@@ -10,10 +10,19 @@ public protocol RecordProcessor: Sendable {
     /// A dead letter to publish instead of `message`'s output when that output cannot be published
     /// (exactly-once: its transaction aborts even alone); nil when the processor has none.
     func deadLetter(for message: KafkaMessage, reason: String) -> KafkaProducerRecord?
+
+    /// The partitions left this instance (revoked after draining, or lost): state kept for them
+    /// is stale from now on.
+    func released(_ partitions: [KafkaTopicPartition])
+
+    /// The stream is shutting down: work that waits (a rebuild's retries) should give up.
+    func stop()
 }
 
 extension RecordProcessor {
     public func deadLetter(for message: KafkaMessage, reason: String) -> KafkaProducerRecord? { nil }
+    public func released(_ partitions: [KafkaTopicPartition]) {}
+    public func stop() {}
 }
 
 /// Copies every record unchanged to another topic: the ceiling benchmark (`verdict bench passthrough`).

@@ -129,6 +129,7 @@ public final class Relay: KafkaConsumerHandler, Sendable {
     /// Stops taking new batches (shutdown). Work already in flight still completes.
     public func stopAccepting() {
         accepting.store(false, ordering: .relaxed)
+        processor.stop()
     }
 
     public func consumer(_ consumer: KafkaConsumer, didReceive messages: [KafkaMessage]) {
@@ -145,6 +146,9 @@ public final class Relay: KafkaConsumerHandler, Sendable {
         outputs.reserveCapacity(messages.count)
         processor.process(messages, into: &outputs)
         precondition(outputs.count == messages.count, "a RecordProcessor must return one output per input")
+        // Shutdown began while the batch was processed (a rebuild gave up): it is not published or
+        // stored, so the next owner reads it again.
+        guard accepting.load(ordering: .relaxed) else { return }
         let (accepted, inFlight) = state.withLock { state in (state.accept(messages, outputs: outputs), state.inFlight) }
         report(accepted)
         for (id, record) in accepted.sends {
@@ -249,6 +253,7 @@ public final class Relay: KafkaConsumerHandler, Sendable {
             storeCompletedOffsets(consumer)
             let abandoned = state.withLock { $0.revoked(list) }
             pausedHeld.withLock { $0.subtract(list) }
+            processor.released(list)
             if abandoned > 0 {
                 logger.warning(
                     "revoked partitions with records still in flight; the next owner re-processes them",
@@ -259,6 +264,7 @@ public final class Relay: KafkaConsumerHandler, Sendable {
         case .lost(let list):
             _ = state.withLock { $0.revoked(list) }
             pausedHeld.withLock { $0.subtract(list) }
+            processor.released(list)
         }
     }
 

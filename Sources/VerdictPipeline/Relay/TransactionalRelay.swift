@@ -74,6 +74,7 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
     /// No new transaction starts after this (shutdown); the open one still ends.
     public func stopAccepting() {
         accepting.store(false, ordering: .relaxed)
+        processor.stop()
     }
 
     public func consumer(_ consumer: KafkaConsumer, didReceive messages: [KafkaMessage]) {
@@ -81,6 +82,8 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
         var outputs: [KafkaProducerRecord] = []
         outputs.reserveCapacity(messages.count)
         processor.process(messages, into: &outputs)
+        // Shutdown began while the batch was processed (a rebuild gave up): nothing is committed.
+        guard accepting.load(ordering: .relaxed) else { return }
         // Transactions over contiguous pieces of the batch, in order. A piece whose records the
         // brokers refuse is split in halves, down to single records; a single record still refused
         // is dead-lettered in place of its output. Each piece commits its own offsets: records of a
@@ -273,6 +276,10 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
     public func consumer(_ consumer: KafkaConsumer, rebalance event: KafkaRebalanceEvent) {
         // Nothing is in flight between batches: each batch committed (or aborted) before returning.
         observer?.relay(rebalance: event)
+        switch event {
+        case .assigned: break
+        case .revoked(let list), .lost(let list): processor.released(list)
+        }
     }
 
     public func consumer(_ consumer: KafkaConsumer, didFail error: KafkaError) { observer?.relay(consumerError: error) }

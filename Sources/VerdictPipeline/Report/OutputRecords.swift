@@ -52,9 +52,11 @@ public struct DecisionRecord: Sendable, Decodable {
     public var shadow: Shadow?
     /// The rules that decided it (`policy_version`).
     public var policyVersion: String?
+    /// The stream aggregates it was decided with (null values: missing); nil without aggregates.
+    public var aggregates: [String: Double?]?
 
     enum CodingKeys: String, CodingKey {
-        case decision, reasons, model, source, degraded, shadow
+        case decision, reasons, model, source, degraded, shadow, aggregates
         case transactionID = "transaction_id"
         case cardID = "card_id"
         case riskScore = "risk_score"

@@ -1,30 +1,70 @@
 import CoreMetrics
 import Foundation
+public import Logging
+import Synchronization
 public import VerdictKafka
 import VerdictScoring
 
+/// Reads a partition's records from its first retained offset up to (not including) an offset, in
+/// batches; returns how many. ``KafkaPartitionReader/read(_:before:timeout:_:)`` in the service.
+public typealias PartitionHistory = @Sendable (KafkaTopicPartition, Int64, ([KafkaMessage]) -> Void) throws -> Int
+
 /// The stream's RecordProcessor: scores a batch with the current model and turns each outcome into
 /// the record to publish (a decision keyed like its input, or a dead letter), input headers carried.
+///
+/// With stream aggregates it keeps their state per partition (``ModelManager/aggregates``) and
+/// scores no partition before its state holds every earlier event of its log: the first batch of
+/// a partition after assignment, and any record at or below the state's position (a rewind),
+/// first rebuild the state from the partition's log up to that record (``Scorer/warm(_:state:asOf:)``).
 public final class ScoringProcessor: RecordProcessor {
     private let models: ModelManager
     private let decisionsTopic: String
     private let deadLetterTopic: String
     private let metrics: PipelineMetrics?
+    private let history: PartitionHistory?
+    private let logger: Logger
+    private let stopping = Atomic<Bool>(false)
 
-    public init(models: ModelManager, decisionsTopic: String, deadLetterTopic: String, metrics: PipelineMetrics?) {
+    /// - Parameters:
+    ///   - history: Reads a partition's log for rebuilding aggregate state; nil when the features
+    ///     have no aggregates (a rebuild then starts from an empty state, which only a test wants).
+    public init(
+        models: ModelManager, decisionsTopic: String, deadLetterTopic: String, metrics: PipelineMetrics?, history: PartitionHistory? = nil,
+        logger: Logger = Logger(label: "verdict.scoring")
+    ) {
         self.models = models
         self.decisionsTopic = decisionsTopic
         self.deadLetterTopic = deadLetterTopic
         self.metrics = metrics
+        self.history = history
+        self.logger = logger
+    }
+
+    public func stop() {
+        stopping.store(true, ordering: .relaxed)
+    }
+
+    public func released(_ partitions: [KafkaTopicPartition]) {
+        models.aggregates?.drop(partitions.map { EventSource.Partition(topic: $0.topic, partition: $0.partition) })
+    }
+
+    static func inputs(_ messages: [KafkaMessage], receivedAt: Double) -> [ScoringInput] {
+        messages.map {
+            ScoringInput(
+                value: $0.value, source: EventSource(topic: $0.topic, partition: $0.partition, offset: $0.offset), receivedAt: receivedAt,
+                key: $0.key, recordTime: $0.timestamp.map { Double($0.milliseconds) / 1000 })
+        }
     }
 
     public func process(_ messages: [KafkaMessage], into outputs: inout [KafkaProducerRecord]) {
-        let receivedAt = Date().timeIntervalSince1970
-        let inputs = messages.map {
-            ScoringInput(value: $0.value, source: EventSource(topic: $0.topic, partition: $0.partition, offset: $0.offset), receivedAt: receivedAt)
-        }
         // The scorer is read once per batch: a reload swaps models between batches, never inside one.
-        let outcomes = models.scorer.score(inputs)
+        let scorer = models.scorer
+        let state = models.aggregates
+        if let state { rebuildWhereNeeded(messages, scorer: scorer, state: state) }
+        let receivedAt = Date().timeIntervalSince1970
+        let inputs = Self.inputs(messages, receivedAt: receivedAt)
+        let outcomes = scorer.score(inputs, state: state)
+        if let state, let metrics { metrics.aggregates(state.totals) }
         let elapsed = Date().timeIntervalSince1970 - receivedAt
         if let metrics {
             var byTopic: [String: Int] = [:]
@@ -48,6 +88,56 @@ public final class ScoringProcessor: RecordProcessor {
                 headers.append(KafkaHeader(name: "verdict-source-partition", string: String(message.partition)))
                 headers.append(KafkaHeader(name: "verdict-source-offset", string: String(message.offset)))
                 outputs.append(KafkaProducerRecord(topic: deadLetterTopic, key: key, value: bytes, headers: headers))
+            }
+        }
+    }
+
+    /// Rebuilds the state of each partition of the batch whose state does not end right before it:
+    /// new to this instance, or rewound to a record the state already holds.
+    private func rebuildWhereNeeded(_ messages: [KafkaMessage], scorer: Scorer, state: AggregateStore) {
+        var seen = Set<KafkaTopicPartition>()
+        for message in messages where seen.insert(message.topicPartition).inserted {
+            let partition = EventSource.Partition(topic: message.topic, partition: message.partition)
+            if state.holds(partition), state.through(partition).map({ message.offset > $0 }) ?? true { continue }
+            rebuild(message.topicPartition, before: message.offset, scorer: scorer, state: state)
+        }
+    }
+
+    /// Folds the partition's log below `end` into a fresh state. A failure (broker unreachable)
+    /// is retried with backoff for as long as it takes: scoring the partition without its history
+    /// would publish wrong values. At shutdown it gives up; the relay then drops the batch unstored.
+    private func rebuild(_ partition: KafkaTopicPartition, before end: Int64, scorer: Scorer, state: AggregateStore) {
+        let key = EventSource.Partition(topic: partition.topic, partition: partition.partition)
+        var attempt = 0
+        while !stopping.load(ordering: .relaxed) {
+            state.reset(key)
+            let clock = ContinuousClock()
+            let started = clock.now
+            do {
+                let read =
+                    try history?(partition, end) { batch in
+                        scorer.warm(Self.inputs(batch, receivedAt: Date().timeIntervalSince1970), state: state)
+                    } ?? 0
+                let seconds = (clock.now - started).seconds
+                metrics?.aggregateRebuild(records: read, done: true)
+                logger.info(
+                    "aggregate state rebuilt from the partition's log; scoring it now",
+                    metadata: [
+                        LogKey.partition: "\(partition)", LogKey.offset: "\(end)", LogKey.records: "\(read)",
+                        LogKey.duration: "\(String(format: "%.3f", seconds))", LogKey.keys: "\(state.totals.keys)",
+                    ])
+                return
+            } catch {
+                attempt += 1
+                metrics?.aggregateRebuild(records: 0, done: false)
+                let delay = min(30, 0.1 * pow(2, Double(min(attempt, 10))))
+                logger.error(
+                    "cannot rebuild the partition's aggregate state; it is not scored until it is, retrying",
+                    metadata: [
+                        LogKey.partition: "\(partition)", LogKey.error: "\(error)", LogKey.attempt: "\(attempt)",
+                        LogKey.retryIn: "\(String(format: "%.2f", delay)) s",
+                    ])
+                Thread.sleep(forTimeInterval: delay)
             }
         }
     }

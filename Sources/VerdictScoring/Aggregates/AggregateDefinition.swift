@@ -39,11 +39,14 @@ public struct AggregateDefinition: Sendable, Hashable, Codable {
     public var resolution: ConfigDuration?
     /// distinct only: the most values remembered (1 to 64); the result saturates there.
     public var capacity: Int?
+    /// The reason code a decision shows when this aggregate, used as a model feature, raised the score.
+    public var reason: ReasonText?
 
     public init(
         name: String, function: Function, key: String, field: String? = nil, window: ConfigDuration? = nil, resolution: ConfigDuration? = nil,
-        capacity: Int? = nil
+        capacity: Int? = nil, reason: ReasonText? = nil
     ) {
+        self.reason = reason
         self.name = name
         self.function = function
         self.key = key

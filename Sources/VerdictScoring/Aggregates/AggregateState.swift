@@ -207,6 +207,12 @@ public struct AggregateState: Sendable {
     /// Keys held, over every key field.
     public var keyCount: Int { index.reduce(0) { $0 + $1.count } }
 
+    /// Bytes the state holds: the records' capacity, plus an estimate of 64 bytes per key for the
+    /// key map (a card id of up to 15 bytes is stored inline in its String, plus hash table slots).
+    public var approximateBytes: Int {
+        words.reduce(0) { $0 + $1.capacity * 8 } + index.reduce(0) { $0 + $1.capacity * 64 }
+    }
+
     /// Writes the aggregates of `event` (the values before it) into `values` (one per aggregate, in
     /// plan order; NaN for missing), then adds the event to the state.
     public mutating func apply(_ event: TransactionEvent, record: UnsafeRawBufferPointer, into values: UnsafeMutableBufferPointer<Double>) {

@@ -1,10 +1,16 @@
+/// An event's aggregate values (the state before it) with their names, as a decision carries them.
+struct AggregateValues {
+    var names: [String]
+    var values: UnsafePointer<Double>
+}
+
 /// Writes decision records (contract v1, docs/contracts.md) and dead-letter envelopes.
 enum DecisionWriter {
     // swiftlint:disable:next function_parameter_count
     static func write(
         event: TransactionEvent, record: UnsafeRawBufferPointer, outcome: PolicyOutcome, score: Double?,
         reasons: [FeatureReason], shadow: ShadowOpinion?, model: ScoringModel?, policyVersion: String,
-        source: EventSource, decidedAt: Double, processingSeconds: Double
+        source: EventSource, decidedAt: Double, processingSeconds: Double, aggregates: AggregateValues? = nil
     ) -> [UInt8] {
         var w = JSONWriter()
         w.raw("{\"schema_version\":1,")
@@ -58,6 +64,15 @@ enum DecisionWriter {
         w.raw(",\"offset\":"); w.integer(Int(source.offset))
         w.byte(UInt8(ascii: "}"))
         w.comma(); w.key("degraded"); w.bool(outcome.degraded)
+        if let aggregates {
+            w.comma(); w.key("aggregates"); w.byte(UInt8(ascii: "{"))
+            for (i, name) in aggregates.names.enumerated() {
+                if i > 0 { w.comma() }
+                w.string(name); w.byte(UInt8(ascii: ":"))
+                w.exactNumber(aggregates.values[i])
+            }
+            w.byte(UInt8(ascii: "}"))
+        }
         if let shadow {
             w.comma(); w.key("shadow")
             w.raw("{\"model\":"); w.string(shadow.model)

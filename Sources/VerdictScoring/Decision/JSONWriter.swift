@@ -106,6 +106,17 @@ struct JSONWriter {
         }
     }
 
+    /// A number that reads back as the same Double (the shortest such digits; integers without a
+    /// fraction); NaN and infinities become null. For values a replay compares bit for bit.
+    mutating func exactNumber(_ value: Double) {
+        guard value.isFinite else { raw("null"); return }
+        if value == value.rounded(), abs(value) < 1e15 {
+            integer(Int(value))
+        } else {
+            bytes.append(contentsOf: value.description.utf8)
+        }
+    }
+
     mutating func bool(_ value: Bool) {
         if value { raw("true") } else { raw("false") }
     }

@@ -42,16 +42,18 @@ public struct FeaturePlan: Sendable {
         case currency([UInt32: Double], Double)
         case merchantCountry([UInt16: Double], Double)
         case cardCountry([UInt16: Double], Double)
+        /// A stream aggregate, by its position in features.yaml's `aggregates:` (its value slot).
+        case aggregate(Int)
     }
 
     /// An operation with its lookup flattened into a dense table (MCC: 10 000 slots, country:
     /// 26 x 26, currency: 26^3, channel: 5), so building a row hashes nothing and retains nothing.
     struct Step: Sendable {
-        enum Kind: UInt8, Sendable { case field, derive, merchantCategory, channel, currency, merchantCountry, cardCountry }
+        enum Kind: UInt8, Sendable { case field, derive, merchantCategory, channel, currency, merchantCountry, cardCountry, aggregate }
         var kind: Kind
         var field: NumericField = .amount
         var derivation: Derivation = .hourOfDay
-        /// Offset of this step's table in `tables`.
+        /// Offset of this step's table in `tables`; for an aggregate, its value slot.
         var table: Int = 0
     }
 
@@ -61,8 +63,11 @@ public struct FeaturePlan: Sendable {
     let tables: [Double]
     /// Feature names in row order.
     public let featureNames: [String]
-    /// The definitions in row order (for reason codes).
+    /// The definitions in row order (for reason codes). An aggregate's is its name with the reason
+    /// features.yaml gives it.
     public let definitions: [FeatureDefinition]
+    /// Whether some feature is a stream aggregate: rows then need the event's aggregate values.
+    public let readsAggregates: Bool
 
     /// Compiles the configuration in its own order (for `verdict features`).
     public init(configuration: FeatureConfiguration) throws(ScoringError) {
@@ -81,7 +86,12 @@ public struct FeaturePlan: Sendable {
             }
             byName[definition.name] = definition
         }
-        let unmapped = order.filter { byName[$0] == nil }
+        // Aggregates are features by their name; their values come from the stream's state.
+        var aggregateSlot: [String: (Int, AggregateDefinition)] = [:]
+        for (slot, aggregate) in (configuration.aggregates ?? []).enumerated() where byName[aggregate.name] == nil {
+            aggregateSlot[aggregate.name] = (slot, aggregate)
+        }
+        let unmapped = order.filter { byName[$0] == nil && aggregateSlot[$0] == nil }
         guard unmapped.isEmpty else {
             throw ScoringError(
                 .unmappedFeatures,
@@ -91,10 +101,16 @@ public struct FeaturePlan: Sendable {
         var operations: [Operation] = []
         var definitions: [FeatureDefinition] = []
         for name in order {
-            let definition = byName[name]!
-            operations.append(try Self.compile(definition))
-            definitions.append(definition)
+            if let definition = byName[name] {
+                operations.append(try Self.compile(definition))
+                definitions.append(definition)
+            } else {
+                let (slot, aggregate) = aggregateSlot[name]!
+                operations.append(.aggregate(slot))
+                definitions.append(FeatureDefinition(name: name, reason: aggregate.reason))
+            }
         }
+        readsAggregates = operations.contains { if case .aggregate = $0 { true } else { false } }
         self.operations = operations
         self.featureNames = order
         self.definitions = definitions
@@ -113,6 +129,7 @@ public struct FeaturePlan: Sendable {
             }
             switch operation {
             case .field(let field): return Step(kind: .field, field: field)
+            case .aggregate(let slot): return Step(kind: .aggregate, table: slot)
             case .derive(let derivation): return Step(kind: .derive, derivation: derivation)
             case .merchantCategory(let table, let fallback):
                 return Step(kind: .merchantCategory, table: dense(10_000, fallback) { t in for (k, v) in table where (0..<10_000).contains(k) { t[k] = v } })
@@ -197,19 +214,27 @@ public struct FeaturePlan: Sendable {
     }
 
     /// Writes the row for `event` (validated) into `row` (``featureNames``.count values).
-    public func build(_ event: TransactionEvent, record: UnsafeRawBufferPointer, into row: UnsafeMutablePointer<Double>) {
+    ///
+    /// - Parameter aggregates: The event's aggregate values (one per aggregate of features.yaml, in
+    ///   its order), as ``AggregateState/apply(_:record:into:)`` wrote them; nil reads them missing.
+    public func build(
+        _ event: TransactionEvent, record: UnsafeRawBufferPointer, aggregates: UnsafePointer<Double>? = nil, into row: UnsafeMutablePointer<Double>
+    ) {
         steps.withUnsafeBufferPointer { steps in
             tables.withUnsafeBufferPointer { tables in
                 for index in 0..<steps.count {
-                    row[index] = value(steps[index], tables.baseAddress!, event, record)
+                    row[index] = value(steps[index], tables.baseAddress!, event, record, aggregates)
                 }
             }
         }
     }
 
     @inline(__always)
-    private func value(_ step: Step, _ tables: UnsafePointer<Double>, _ e: TransactionEvent, _ record: UnsafeRawBufferPointer) -> Double {
+    private func value(
+        _ step: Step, _ tables: UnsafePointer<Double>, _ e: TransactionEvent, _ record: UnsafeRawBufferPointer, _ aggregates: UnsafePointer<Double>?
+    ) -> Double {
         switch step.kind {
+        case .aggregate: return aggregates.map { $0[step.table] } ?? .nan
         case .field: return value(.field(step.field), e, record)
         case .derive: return value(.derive(step.derivation), e, record)
         case .merchantCategory:
@@ -232,9 +257,13 @@ public struct FeaturePlan: Sendable {
     }
 
     /// Convenience: the row as an array (allocates).
-    public func row(_ event: TransactionEvent, record: UnsafeRawBufferPointer) -> [Double] {
+    public func row(_ event: TransactionEvent, record: UnsafeRawBufferPointer, aggregates: [Double]? = nil) -> [Double] {
         [Double](unsafeUninitializedCapacity: operations.count) { buffer, count in
-            build(event, record: record, into: buffer.baseAddress!)
+            if let aggregates {
+                aggregates.withUnsafeBufferPointer { build(event, record: record, aggregates: $0.baseAddress, into: buffer.baseAddress!) }
+            } else {
+                build(event, record: record, into: buffer.baseAddress!)
+            }
             count = operations.count
         }
     }
@@ -288,6 +317,8 @@ public struct FeaturePlan: Sendable {
         case .cardCountry(let table, let fallback):
             guard let code = TransactionEvent.packed(e.cardCountry, record) else { return .nan }
             return table[code] ?? fallback
+        case .aggregate:
+            return .nan  // steps read aggregates; this path serves only field and derive
         }
     }
 

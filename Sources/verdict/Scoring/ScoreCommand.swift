@@ -39,6 +39,9 @@ struct ScoreCommand: AsyncParsableCommand {
         let scorer = try Scorer(
             validation: setup.scoring.validation, rules: setup.scoring.rules, model: scoringModel, pool: pool, appliesEventAgeSLA: !noAgeCheck,
             deadLetters: setup.configuration.deadLetters)
+        // The file is one partition in log order: aggregates are folded over it line by line.
+        let plan = try setup.scoring.features.aggregatePlan()
+        let state = plan.isEmpty ? nil : AggregateStore(plan: plan)
         var reader = try LineReader(path: input)
         let output = ScoreOutput(decisions: try OutputFile(path: output), deadLetters: try deadLetters.map { try OutputFile(path: $0) })
         let topic = "file:\(input == "-" ? "stdin" : (input as NSString).lastPathComponent)"
@@ -51,7 +54,7 @@ struct ScoreCommand: AsyncParsableCommand {
         let writer = DispatchQueue(label: "verdict.score.writer")
         let pending = DispatchSemaphore(value: 2)
         func flush() {
-            let outcomes = scorer.score(batch, asOf: reference)
+            let outcomes = scorer.score(batch, asOf: reference, state: state)
             batch.removeAll(keepingCapacity: true)
             pending.wait()
             writer.async {

@@ -49,8 +49,14 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: configuration, scoring: scoring, pool: pool, metrics: metrics, logger: logger,
             observer: drift, loader: { request throws(ForestError) in try ModelLoader.loadAnyFormat(request) })
         let status = PipelineStatus()
+        // Aggregate state is rebuilt from each partition's own log when this instance takes it.
+        let history: PartitionHistory? = try models.aggregates.map { _ in
+            let reader = try KafkaPartitionReader(configuration: try configuration.consumerConfiguration(), logger: logger)
+            return { partition, end, body in try reader.read(partition, before: end, timeout: .seconds(600), body) }
+        }
         let processor = ScoringProcessor(
-            models: models, decisionsTopic: configuration.topics.decisions, deadLetterTopic: configuration.topics.deadLetters, metrics: metrics)
+            models: models, decisionsTopic: configuration.topics.decisions, deadLetterTopic: configuration.topics.deadLetters, metrics: metrics,
+            history: history, logger: logger)
         let stream = StreamService(configuration: configuration, processor: processor, metrics: metrics, status: status, logger: logger)
         let adminToken = try Self.adminToken(configuration)
         let sidecar = Sidecar.application(

@@ -34,11 +34,16 @@ enum OutcomeReader {
     /// Reads the fixture's decisions topic from the beginning until `expected` decisions are read
     /// (or `timeout`), decoded.
     static func decisions(_ fixture: StreamFixture, expected: Int, timeout: Duration = .seconds(60)) async throws -> [DecisionRecord] {
-        var configuration = TestBroker.consumerConfiguration(fixture.brokers, group: "decisions-\(UUID().uuidString.prefix(8))")
+        try await records(fixture, topic: fixture.decisions, expected: expected, timeout: timeout).compactMap { $0.value.flatMap(DecisionRecord.parse) }
+    }
+
+    /// Reads `topic` from the beginning (a fresh group) until `expected` records are read (or `timeout`).
+    static func records(_ fixture: StreamFixture, topic: String, expected: Int, timeout: Duration = .seconds(60)) async throws -> [KafkaMessage] {
+        var configuration = TestBroker.consumerConfiguration(fixture.brokers, group: "records-\(UUID().uuidString.prefix(8))")
         configuration.autoCommitInterval = nil
         let consumer = try KafkaConsumer(configuration: configuration, logger: TestBroker.logger)
-        let collector = DecisionCollector()
-        try consumer.subscribe(topics: [fixture.decisions])
+        let collector = RecordCollector()
+        try consumer.subscribe(topics: [topic])
         consumer.start(handler: collector)
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline, collector.records.withLock({ $0.count }) < expected {
@@ -49,16 +54,15 @@ enum OutcomeReader {
     }
 }
 
-/// Decodes every decision it receives.
-final class DecisionCollector: KafkaConsumerHandler {
-    let records = Mutex<[DecisionRecord]>([])
+/// Keeps every record it receives.
+final class RecordCollector: KafkaConsumerHandler {
+    let records = Mutex<[KafkaMessage]>([])
 
     func consumer(_ consumer: KafkaConsumer, didReceive messages: [KafkaMessage]) {
-        let decoded = messages.compactMap { $0.value.flatMap(DecisionRecord.parse) }
-        records.withLock { $0.append(contentsOf: decoded) }
+        records.withLock { $0.append(contentsOf: messages) }
     }
 
     func consumer(_ consumer: KafkaConsumer, didFail error: KafkaError) {
-        FileHandle.standardError.write(Data("reading decisions back: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("reading records back: \(error)\n".utf8))
     }
 }

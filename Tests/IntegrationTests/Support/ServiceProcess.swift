@@ -185,7 +185,7 @@ struct StreamFixture {
     /// Creates topics and a config; `pipeline` and `kafka` add YAML under those sections.
     static func make(
         _ name: String, brokers: String, partitions: Int = 4, pipeline: [String] = [], producerProperties: [String: String] = [:],
-        guarantee: String = "at_least_once", mock: KafkaMockCluster? = nil, rules: URL? = nil
+        guarantee: String = "at_least_once", mock: KafkaMockCluster? = nil, rules: URL? = nil, features: URL? = nil
     ) async throws -> StreamFixture {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("verdict-\(name)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -226,7 +226,7 @@ struct StreamFixture {
               path: \(models.path)
               watch: true
             scoring:
-              features: \(root)/config/features.yaml
+              features: \(features?.path ?? root + "/config/features.yaml")
               rules: \(rules?.path ?? root + "/config/rules.yaml")
             pipeline:
               guarantee: \(guarantee)
@@ -258,12 +258,13 @@ struct StreamFixture {
     }
 
     /// Starts `verdict generate` and returns without waiting.
-    func generator(count: Int, rate: Double = 0, invalidFraction: Double = 0, seed: UInt64 = 1) throws -> Process {
+    func generator(count: Int, rate: Double = 0, invalidFraction: Double = 0, seed: UInt64 = 1, cards: Int = 20_000) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
         process.arguments = [
             "-k", "5", "240", try ServiceProcess.binary(), "generate", "--brokers", brokers, "--topic", input,
             "--count", String(count), "--rate", String(rate), "--invalid-fraction", String(invalidFraction), "--seed", String(seed),
+            "--cards", String(cards),
         ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice

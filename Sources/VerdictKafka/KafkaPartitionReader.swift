@@ -1,0 +1,98 @@
+import CRdKafka
+public import Logging
+
+/// Reads one partition from its first retained record up to an offset, outside the consumer group:
+/// what the stream rebuilds a partition's aggregate state from before it scores the partition.
+///
+/// It uses the group consumer's settings (brokers, security, isolation level, pass-through
+/// properties) under a group id of its own, and never subscribes, so it never joins the group,
+/// commits nothing and disturbs no member.
+public final class KafkaPartitionReader: Sendable {
+    private let properties: [String: String]
+    private let logger: Logger
+    private let maxBatch: Int
+
+    /// - Throws: ``KafkaError`` (configuration) when the consumer's settings are invalid.
+    public init(configuration: KafkaConsumerConfiguration, logger: Logger) throws(KafkaError) {
+        var properties = try configuration.librdkafkaProperties()
+        properties["group.id"] = configuration.groupID + ".verdict-rebuild"
+        properties.removeValue(forKey: "group.instance.id")
+        properties["enable.auto.commit"] = "false"
+        properties["enable.auto.offset.store"] = "false"
+        properties["enable.partition.eof"] = "true"
+        self.properties = properties
+        self.logger = logger
+        maxBatch = max(1, configuration.maxBatchSize)
+    }
+
+    /// Calls `body` with the records of `partition` from its first retained offset up to, not
+    /// including, `end`, in offset order, in batches.
+    ///
+    /// - Returns: How many records were read.
+    /// - Throws: ``KafkaError`` when the partition cannot be read before `timeout`: the broker is
+    ///   unreachable, or the records below `end` did not all arrive in time (`timedOut`).
+    @discardableResult
+    public func read(
+        _ partition: KafkaTopicPartition, before end: Int64, timeout: Duration, _ body: ([KafkaMessage]) -> Void
+    ) throws(KafkaError) -> Int {
+        let callbacks = RDKafkaCallbacks(
+            logger: logger,
+            onError: { [logger] error in
+                logger.debug("kafka rebuild reader error", metadata: [LogKey.error: "\(error)"])
+            })
+        let handle = try RDKafkaHandle(kind: .consumer, properties: properties, callbacks: callbacks)
+        let rk = handle.pointer
+        rd_kafka_poll_set_consumer(rk)
+        let list = RDKafkaTopicPartitionList([
+            KafkaTopicPartitionOffset(topic: partition.topic, partition: partition.partition, offset: Int64(RD_KAFKA_OFFSET_BEGINNING))
+        ])
+        let assigned = rd_kafka_assign(rk, list.pointer)
+        guard assigned == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(rdkafka: assigned, context: "assigning \(partition) to the rebuild reader") }
+        defer {
+            rd_kafka_assign(rk, nil)
+            rd_kafka_consumer_close(rk)
+        }
+        guard let queue = rd_kafka_queue_get_consumer(rk) else { throw .configuration("the rebuild reader has no consumer queue") }
+        defer { rd_kafka_queue_destroy(queue) }
+        let slots = UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>.allocate(capacity: maxBatch)
+        defer { slots.deallocate() }
+        var copier = RDKafkaMessageCopier()
+        let deadline = ContinuousClock.now + timeout
+        var read = 0
+        var done = end <= 0
+        while !done {
+            guard ContinuousClock.now < deadline else {
+                throw .timedOut("rebuilding \(partition) up to offset \(end) (\(read) records read)", after: timeout)
+            }
+            let count = rd_kafka_consume_batch_queue(queue, 100, slots, maxBatch)
+            guard count > 0 else { continue }
+            var batch: [KafkaMessage] = []
+            batch.reserveCapacity(count)
+            var failure: KafkaError?
+            for index in 0..<count {
+                guard let message = slots[index] else { continue }
+                defer { rd_kafka_message_destroy(message) }
+                if message.pointee.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    // The end of the log: nothing below `end` is left to arrive.
+                    done = true
+                } else if message.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    if failure == nil { failure = copier.error(message) }
+                } else if !done {
+                    if message.pointee.offset >= end {
+                        done = true
+                    } else {
+                        batch.append(copier.copy(message))
+                    }
+                }
+            }
+            if !batch.isEmpty {
+                read += batch.count
+                body(batch)
+            }
+            if let failure, !done, failure.isFatal || failure.code == .unknownTopic {
+                throw failure
+            }
+        }
+        return read
+    }
+}

@@ -1,0 +1,136 @@
+import Synchronization
+
+/// The aggregates' state of a stream: one ``AggregateState`` per input partition, with the offset
+/// it holds events through.
+///
+/// A partition's state is the fold of its valid events in offset order, so it is whatever an
+/// offline `verdict score` of the same events computes. The stream keeps that true across restarts
+/// and rebalances by rebuilding a partition's state from its log before scoring it
+/// (``Scorer/warm(_:state:)``); the scorer updates it in batch order, on one thread, between
+/// validating a batch and deciding it.
+public final class AggregateStore: Sendable {
+    /// One partition's state and where it stands in the log.
+    public struct Entry: Sendable {
+        public var state: AggregateState
+        /// The offset of the last event applied; nil when none was.
+        public var through: Int64?
+        /// Events whose record key is not their aggregate key (the input is not keyed by it).
+        public var keyMismatches = 0
+    }
+
+    /// Totals over every partition held.
+    public struct Totals: Sendable, Hashable {
+        public var partitions = 0
+        public var keys = 0
+        public var bytes = 0
+        public var idleEvictions = 0
+        public var forcedEvictions = 0
+        public var unkeyed = 0
+        public var keyMismatches = 0
+
+        public init() {}
+    }
+
+    public let plan: AggregatePlan
+    private let entries: Mutex<[EventSource.Partition: Entry]>
+    /// Counts of partitions that were dropped, so the totals do not go backwards on a rebalance.
+    private let retired: Mutex<Totals>
+
+    public init(plan: AggregatePlan) {
+        self.plan = plan
+        entries = Mutex([:])
+        retired = Mutex(Totals())
+    }
+
+    /// The offset of the last event `partition`'s state holds; nil when it holds none (or is absent).
+    public func through(_ partition: EventSource.Partition) -> Int64? {
+        entries.withLock { $0[partition]?.through }
+    }
+
+    /// Whether the store holds a state for `partition` (restored or built since assignment).
+    public func holds(_ partition: EventSource.Partition) -> Bool {
+        entries.withLock { $0[partition] != nil }
+    }
+
+    /// Starts `partition` again from an empty state (before rebuilding it from its log).
+    public func reset(_ partition: EventSource.Partition) {
+        let old = entries.withLock { $0.updateValue(Entry(state: AggregateState(plan: plan)), forKey: partition) }
+        if let old { retire(old) }
+    }
+
+    /// Forgets the partitions (revoked or lost): their next owner rebuilds them.
+    public func drop(_ partitions: [EventSource.Partition]) {
+        let dropped = entries.withLock { map in partitions.compactMap { map.removeValue(forKey: $0) } }
+        for entry in dropped { retire(entry) }
+    }
+
+    /// What the store holds and has done, for metrics and `verdict serve`'s log.
+    public var totals: Totals {
+        var totals = retired.withLock { $0 }
+        totals.partitions = 0
+        totals.keys = 0
+        totals.bytes = 0
+        entries.withLock { map in
+            for entry in map.values {
+                totals.partitions += 1
+                totals.keys += entry.state.keyCount
+                totals.bytes += entry.state.approximateBytes
+                add(entry, to: &totals)
+            }
+        }
+        return totals
+    }
+
+    private func add(_ entry: Entry, to totals: inout Totals) {
+        totals.idleEvictions += entry.state.counters.idleEvictions
+        totals.forcedEvictions += entry.state.counters.forcedEvictions
+        totals.unkeyed += entry.state.counters.unkeyed
+        totals.keyMismatches += entry.keyMismatches
+    }
+
+    private func retire(_ entry: Entry) {
+        retired.withLock { add(entry, to: &$0) }
+    }
+
+    /// Applies the valid events of a batch in batch order, writing each one's values (the state
+    /// before it) into `values` (``AggregatePlan/names``.count per input).
+    ///
+    /// - Parameters:
+    ///   - inputs: The batch.
+    ///   - events: The decoded events, one per input.
+    ///   - valid: Which inputs are valid events: only they touch the state.
+    ///   - values: One row of values per input.
+    func apply(
+        _ inputs: [ScoringInput], events: UnsafeMutableBufferPointer<TransactionEvent>, valid: UnsafeBufferPointer<Bool>,
+        values: UnsafeMutableBufferPointer<Double>
+    ) {
+        let width = plan.names.count
+        guard width > 0 else { return }
+        let keyField = plan.groups.first?.key
+        entries.withLock { map in
+            var index = 0
+            while index < inputs.count {
+                // A run of one partition's records: one dictionary access for all of them.
+                let partition = EventSource.Partition(topic: inputs[index].source.topic, partition: inputs[index].source.partition)
+                var end = index + 1
+                while end < inputs.count && inputs[end].source.partition == partition.partition && inputs[end].source.topic == partition.topic { end += 1 }
+                if map[partition] == nil { map[partition] = Entry(state: AggregateState(plan: plan)) }
+                for i in index..<end where valid[i] {
+                    guard let value = inputs[i].value else { continue }
+                    let row = UnsafeMutableBufferPointer(rebasing: values[(i * width)..<((i + 1) * width)])
+                    value.withUnsafeBytes { bytes in
+                        map[partition]!.state.apply(events[i], record: bytes, into: row)
+                        if let keyField, let key = inputs[i].key, let range = keyField.range(events[i]),
+                            !range.raw(in: bytes).elementsEqual(key)
+                        {
+                            map[partition]!.keyMismatches += 1
+                        }
+                    }
+                }
+                // Dead letters advance the position too: it is where the log stands, not the state.
+                map[partition]!.through = inputs[end - 1].source.offset
+                index = end
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+import VerdictForest
+import VerdictKafka
+import VerdictONNX
+@testable import VerdictPipeline
+import VerdictScoring
+import VerdictSynthetic
+
+/// The stream's aggregate state across restarts and rewinds: a processor that takes a partition
+/// rebuilds its state from the partition's log before scoring it, so every decision, a re-read
+/// duplicate included, carries the values an uninterrupted run gave it.
+@Suite("Aggregate state rebuilt from the log")
+struct AggregateRebuildTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// A model manager over the repository's configuration with the aggregates added to features.yaml.
+    static func models() throws -> ModelManager {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("verdict-rebuild-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let features = directory.appendingPathComponent("features.yaml")
+        let base = try String(contentsOf: root.appendingPathComponent("config/features.yaml"), encoding: .utf8)
+        let aggregates = try String(contentsOf: root.appendingPathComponent("Tests/Fixtures/aggregates.yaml"), encoding: .utf8)
+        try (base + "\n" + aggregates).write(to: features, atomically: true, encoding: .utf8)
+        var configuration = try VerdictConfiguration.load(path: root.appendingPathComponent("config/verdict.yaml").path, environment: [:])
+        configuration.scoring.features = features.path
+        let scoring = try ScoringConfiguration.load(
+            features: features.path, rules: configuration.resolve(configuration.scoring.rules), validation: configuration.scoring.validation)
+        return try ModelManager(
+            configuration: configuration, scoring: scoring, pool: ForestWorkerPool(threads: 2), metrics: nil, logger: Logger(label: "test"),
+            loader: { request throws(ForestError) in try ModelLoader.loadAnyFormat(request) })
+    }
+
+    /// Generated traffic with per-card repeats, on `partitions` partitions keyed by card, each
+    /// record stamped one second after its event (the log's time, which validation measures against).
+    static func log(partitions: Int, perPartition: Int) -> [[KafkaMessage]] {
+        var options = EventGenerator.Options()
+        options.seed = 5
+        options.cards = 60
+        options.merchants = 30
+        options.start = Date().timeIntervalSince1970 - 7200
+        options.spacing = 3
+        options.invalidFraction = 0.02
+        var generator = EventGenerator(options: options)
+        var logs = [[KafkaMessage]](repeating: [], count: partitions)
+        while logs.contains(where: { $0.count < perPartition }) {
+            let event = generator.next()
+            let object = (try? JSONSerialization.jsonObject(with: Data(event.value))) as? [String: Any]
+            let card = object?["card_id"] as? String ?? "none"
+            let p = Int(card.utf8.reduce(UInt32(7)) { $0 &* 31 &+ UInt32($1) } % UInt32(partitions))
+            guard logs[p].count < perPartition else { continue }
+            let time = (object?["event_time"] as? String).flatMap(Timestamps.parse) ?? options.start
+            logs[p].append(
+                KafkaMessage(
+                    topic: "transactions", partition: p, offset: Int64(logs[p].count), key: Array(card.utf8), value: event.value,
+                    timestamp: KafkaTimestamp(milliseconds: Int64((time + 1) * 1000), kind: .createTime)))
+        }
+        return logs
+    }
+
+    /// Runs `messages` through the processor in batches of mixed partitions; returns each decision's
+    /// `aggregates` by partition and offset.
+    static func run(_ processor: ScoringProcessor, _ messages: [KafkaMessage], batch: Int) throws -> [String: [String: Double?]] {
+        var result: [String: [String: Double?]] = [:]
+        for start in stride(from: 0, to: messages.count, by: batch) {
+            let slice = Array(messages[start..<min(start + batch, messages.count)])
+            var outputs: [KafkaProducerRecord] = []
+            processor.process(slice, into: &outputs)
+            for (message, output) in zip(slice, outputs) where output.topic == "decisions" {
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(output.value ?? [])) as? [String: Any])
+                let values = try #require(object["aggregates"] as? [String: Any])
+                result["\(message.partition)/\(message.offset)"] = values.mapValues { ($0 as? NSNumber)?.doubleValue }
+            }
+        }
+        return result
+    }
+
+    /// Interleaves partitions the way a consumer's batches do.
+    static func interleave(_ logs: [[KafkaMessage]], from starts: [Int]) -> [KafkaMessage] {
+        var cursors = starts
+        var out: [KafkaMessage] = []
+        while cursors.indices.contains(where: { cursors[$0] < logs[$0].count }) {
+            for p in logs.indices where cursors[p] < logs[p].count {
+                let end = min(cursors[p] + 37, logs[p].count)
+                out += logs[p][cursors[p]..<end]
+                cursors[p] = end
+            }
+        }
+        return out
+    }
+
+    final class History: Sendable {
+        let logs: [[KafkaMessage]]
+        let calls = Mutex<[String]>([])
+        init(_ logs: [[KafkaMessage]]) { self.logs = logs }
+
+        var read: PartitionHistory {
+            { [self] partition, end, body in
+                calls.withLock { $0.append("\(partition.partition)<\(end)") }
+                let records = logs[partition.partition].filter { $0.offset < end }
+                for start in stride(from: 0, to: records.count, by: 150) { body(Array(records[start..<min(start + 150, records.count)])) }
+                return records.count
+            }
+        }
+    }
+
+    @Test("after a restart at any offsets, every re-read decision carries the values of the uninterrupted run", arguments: [[0, 0], [1, 250], [333, 599]])
+    func restartMatches(starts: [Int]) throws {
+        let logs = Self.log(partitions: 2, perPartition: 600)
+        let history = History(logs)
+        let first = ScoringProcessor(
+            models: try Self.models(), decisionsTopic: "decisions", deadLetterTopic: "dlq", metrics: nil, history: history.read)
+        let uninterrupted = try Self.run(first, Self.interleave(logs, from: [0, 0]), batch: 200)
+        #expect(uninterrupted.count > 1_100, "most events are decided (\(uninterrupted.count))")
+        #expect(uninterrupted.values.contains { ($0["card_txn_count_1h"] ?? 0) ?? 0 > 1 }, "cards repeat within the hour")
+
+        let restartedHistory = History(logs)
+        let restarted = ScoringProcessor(
+            models: try Self.models(), decisionsTopic: "decisions", deadLetterTopic: "dlq", metrics: nil, history: restartedHistory.read)
+        let resumed = try Self.run(restarted, Self.interleave(logs, from: starts), batch: 128)
+        #expect(!resumed.isEmpty)
+        for (record, values) in resumed { #expect(uninterrupted[record] == values, "\(record)") }
+        // One rebuild per partition, each up to the first record it scored.
+        #expect(Set(restartedHistory.calls.withLock { $0 }) == Set(starts.enumerated().map { "\($0.offset)<\($0.element)" }))
+    }
+
+    @Test("a rewind to records the state already holds rebuilds it, and a released partition is rebuilt when it comes back")
+    func rewindAndRelease() throws {
+        let logs = Self.log(partitions: 1, perPartition: 500)
+        let history = History(logs)
+        let processor = ScoringProcessor(
+            models: try Self.models(), decisionsTopic: "decisions", deadLetterTopic: "dlq", metrics: nil, history: history.read)
+        let uninterrupted = try Self.run(processor, logs[0], batch: 100)
+        #expect(history.calls.withLock { $0 } == ["0<0"])
+        let again = try Self.run(processor, Array(logs[0][120...]), batch: 90)
+        for (record, values) in again { #expect(uninterrupted[record] == values, "\(record) after a rewind") }
+        #expect(history.calls.withLock { $0 } == ["0<0", "0<120"])
+        processor.released([KafkaTopicPartition(topic: "transactions", partition: 0)])
+        let back = try Self.run(processor, Array(logs[0][400...]), batch: 50)
+        for (record, values) in back { #expect(uninterrupted[record] == values, "\(record) after the partition came back") }
+        #expect(history.calls.withLock { $0 } == ["0<0", "0<120", "0<400"])
+    }
+
+    @Test("a policy reload that changes the aggregates is refused and the running state keeps serving")
+    func reloadCannotChangeAggregates() throws {
+        let models = try Self.models()
+        let path = models.policyFiles[0]
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        try text.replacingOccurrences(of: "window: 1h, resolution: 5m", with: "window: 2h, resolution: 5m").write(
+            toFile: path, atomically: true, encoding: .utf8)
+        #expect { try models.reloadPolicy(reason: "test") } throws: { error in
+            (error as? ScoringError)?.message.contains("restart the service") == true
+        }
+        // The reason texts are not part of the state: changing them reloads.
+        try (text + "\n").replacingOccurrences(of: "The transaction amount", with: "The amount").write(toFile: path, atomically: true, encoding: .utf8)
+        _ = try models.reloadPolicy(reason: "test")
+    }
+}
