@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 public import VerdictForest
 
 /// Sees the rows the champion scored (drift monitoring). Called on scoring threads; keep it cheap.
@@ -117,9 +118,28 @@ public final class Scorer: Sendable {
         defer { batch.release() }
         let now = Date().timeIntervalSince1970
         parallel(count) { range in validate(inputs, range, asOf: asOf, now: now, state: state, writing: true, into: batch) }
-        // Aggregates are a fold in log order: one thread, between validating and deciding.
-        if let state { state.apply(inputs, events: batch.events, valid: UnsafeBufferPointer(batch.validFlags), values: batch.values) }
-        parallel(count) { range in decide(inputs, range, now: now, asOf: asOf, state: state, batch: batch) }
+        if let state {
+            // Aggregates are a fold in log order, on one thread. Task 0 folds chunk after chunk
+            // (tasks are claimed in order, so it starts first); each other task decides one chunk
+            // once the fold has passed it, so deciding overlaps the fold instead of waiting for it.
+            let chunks = (count + Self.chunk - 1) / Self.chunk
+            let folded = Atomic<Int>(0)
+            tasks(chunks + 1) { task in
+                if task == 0 {
+                    for c in 0..<chunks {
+                        let range = (c * Self.chunk)..<min(count, (c + 1) * Self.chunk)
+                        state.apply(inputs, range, events: batch.events, valid: UnsafeBufferPointer(batch.validFlags), values: batch.values)
+                        folded.store(c + 1, ordering: .releasing)
+                    }
+                } else {
+                    let c = task - 1
+                    while folded.load(ordering: .acquiring) <= c { sched_yield() }
+                    decide(inputs, (c * Self.chunk)..<min(count, (c + 1) * Self.chunk), now: now, asOf: asOf, state: state, batch: batch)
+                }
+            }
+        } else {
+            parallel(count) { range in decide(inputs, range, now: now, asOf: asOf, state: state, batch: batch) }
+        }
         // Move the outcomes out: the buffer is deallocated, not deinitialized, so copying them
         // (map) would leave every decision's bytes retained forever.
         return (0..<count).map { (batch.results.baseAddress! + $0).move()! }
@@ -172,6 +192,16 @@ public final class Scorer: Sendable {
             validFlags.deallocate()
             degraded.deallocate()
             values.deallocate()
+        }
+    }
+
+    /// Runs `body(0..<count)`, on the pool when there is more than one task; tasks are claimed in
+    /// increasing order.
+    private func tasks(_ count: Int, _ body: (Int) -> Void) {
+        if let pool, count > 1 {
+            pool.run(tasks: count, body)
+        } else {
+            for task in 0..<count { body(task) }
         }
     }
 

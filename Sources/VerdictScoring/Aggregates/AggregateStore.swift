@@ -100,20 +100,22 @@ public final class AggregateStore: Sendable {
     ///   - events: The decoded events, one per input.
     ///   - valid: Which inputs are valid events: only they touch the state.
     ///   - values: One row of values per input.
+    ///   - range: The inputs to apply (the whole batch by default); ranges must be applied in order.
     func apply(
-        _ inputs: [ScoringInput], events: UnsafeMutableBufferPointer<TransactionEvent>, valid: UnsafeBufferPointer<Bool>,
+        _ inputs: [ScoringInput], _ range: Range<Int>? = nil, events: UnsafeMutableBufferPointer<TransactionEvent>, valid: UnsafeBufferPointer<Bool>,
         values: UnsafeMutableBufferPointer<Double>
     ) {
         let width = plan.names.count
         guard width > 0 else { return }
         let keyField = plan.groups.first?.key
+        let range = range ?? inputs.indices
         entries.withLock { map in
-            var index = 0
-            while index < inputs.count {
+            var index = range.lowerBound
+            while index < range.upperBound {
                 // A run of one partition's records: one dictionary access for all of them.
                 let partition = EventSource.Partition(topic: inputs[index].source.topic, partition: inputs[index].source.partition)
                 var end = index + 1
-                while end < inputs.count && inputs[end].source.partition == partition.partition && inputs[end].source.topic == partition.topic { end += 1 }
+                while end < range.upperBound && inputs[end].source.partition == partition.partition && inputs[end].source.topic == partition.topic { end += 1 }
                 if map[partition] == nil { map[partition] = Entry(state: AggregateState(plan: plan)) }
                 for i in index..<end where valid[i] {
                     guard let value = inputs[i].value else { continue }

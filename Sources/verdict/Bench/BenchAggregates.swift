@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import VerdictForest
 import VerdictScoring
+import VerdictSynthetic
 
 /// The stream aggregates' state update and lookup per event, with a given number of cards: the
 /// number held against 150 ns (100k cards) and 400 ns (1M cards).
@@ -12,6 +14,12 @@ struct BenchAggregates: AsyncParsableCommand {
 
     @Option(help: "Distinct cards (at most 100 000 000).") var cards: Int = 100_000
     @Option(help: "Events to apply (cards are drawn uniformly).") var events: Int = 2_000_000
+    @Option(
+        name: .customLong("catch-up-events"),
+        help: "Generated events folded the way a partition's rebuild folds them (validate + aggregates, no scoring); 0 skips it.")
+    var catchUpEvents: Int = 500_000
+    @Option(help: "Threads validating during the catch-up (default: cores); the fold itself is one thread.") var threads: Int?
+    @Option(help: "Service configuration (validation and rules for the catch-up).") var config: String = "config/verdict.yaml"
     @Flag(help: "Print one JSON object.") var json = false
 
     /// The set of issue #13: count 1h/5m, sum 24h/1h, distinct merchants 24h/1h (16), seconds since last.
@@ -93,14 +101,46 @@ struct BenchAggregates: AsyncParsableCommand {
         let elapsed = (clock.now - began).seconds
         let perEvent = elapsed / Double(applied) * 1e9
         let recordBytes = plan.recordBytes["card_id"] ?? 0
+        let catchUp = try catchUpRate(plan)
         if json {
             print(
-                #"{"benchmark":"aggregates","cards":\#(cards),"events":\#(applied),"ns_per_event":\#(Int(perEvent)),"record_bytes":\#(recordBytes),"keys":\#(state.keyCount),"first_pass_s":\#(String(format: "%.2f", warmed.seconds))}"#
+                #"{"benchmark":"aggregates","cards":\#(cards),"events":\#(applied),"ns_per_event":\#(Int(perEvent)),"record_bytes":\#(recordBytes),"keys":\#(state.keyCount),"first_pass_s":\#(String(format: "%.2f", warmed.seconds)),"catch_up_events_per_s":\#(Int(catchUp.rate)),"catch_up_threads":\#(catchUp.threads)}"#
             )
         } else {
             print(
                 "aggregates: \(applied) events over \(state.keyCount) cards: \(Int(perEvent)) ns/event (update + lookup, one thread); \(recordBytes) B of state per card; first pass \(String(format: "%.2f", warmed.seconds)) s (checksum \(Int(checksum) % 10))"
             )
+            if catchUpEvents > 0 {
+                print("catch-up: \(catchUpEvents) generated events folded at \(Int(catchUp.rate)) events/s (validate on \(catchUp.threads) threads + fold)")
+            }
         }
+    }
+
+    /// Events per second `Scorer.warm` folds: what rebuilding a partition from its log costs once
+    /// the records are read.
+    private func catchUpRate(_ plan: AggregatePlan) throws -> (rate: Double, threads: Int) {
+        guard catchUpEvents > 0 else { return (0, 0) }
+        let setup = try ScoringSetup(configPath: config)
+        var options = EventGenerator.Options()
+        options.seed = 7
+        options.cards = min(cards, 1_000_000)
+        let now = Date().timeIntervalSince1970
+        options.start = now - 86_400
+        options.spacing = 86_000 / Double(catchUpEvents)
+        var generator = EventGenerator(options: options)
+        let inputs = (0..<catchUpEvents).map { i in
+            ScoringInput(value: generator.next().value, source: EventSource(topic: "bench", partition: 0, offset: Int64(i)), receivedAt: now)
+        }
+        let pool = ForestWorkerPool(threads: threads)
+        defer { pool.shutdown() }
+        let scorer = try Scorer(
+            validation: setup.scoring.validation, rules: setup.scoring.rules, model: nil, pool: pool, appliesEventAgeSLA: false)
+        let state = AggregateStore(plan: plan)
+        let clock = ContinuousClock()
+        let began = clock.now
+        for start in stride(from: 0, to: inputs.count, by: 2_000) {
+            scorer.warm(Array(inputs[start..<min(start + 2_000, inputs.count)]), state: state)
+        }
+        return (Double(inputs.count) / (clock.now - began).seconds, pool.threadCount)
     }
 }
