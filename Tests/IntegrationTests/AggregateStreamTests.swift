@@ -12,10 +12,7 @@ import VerdictScoring
 struct AggregateStreamTests {
     @Test("SIGKILL three times mid-stream: every decision, duplicates included, carries the aggregates of the offline replay of its partition")
     func killedThreeTimesMatchesReplay() async throws {
-        let features = FileManager.default.temporaryDirectory.appendingPathComponent("verdict-aggregates-\(UUID().uuidString.prefix(8)).yaml")
-        let base = try String(contentsOf: TestBroker.projectRoot.appendingPathComponent("config/features.yaml"), encoding: .utf8)
-        try (base + "\n" + String(contentsOf: TestBroker.projectRoot.appendingPathComponent("Tests/Fixtures/aggregates.yaml"), encoding: .utf8)).write(
-            to: features, atomically: true, encoding: .utf8)
+        let features = try AggregateReplay.featuresFile()
         let fixture = try await StreamFixture.make(
             "aggregates-kill", brokers: try TestBroker.brokers(), pipeline: ["max_in_flight: 4000", "commit_interval: 200ms"], features: features)
         let total = 40_000
@@ -41,38 +38,8 @@ struct AggregateStreamTests {
         service.signal(SIGTERM)
         #expect(try await service.waitForExit(timeout: .seconds(15)) == 0)
 
-        // Offline: each partition's events in offset order, scored by `verdict score`.
-        let input = try await OutcomeReader.records(fixture, topic: fixture.input, expected: total)
-        var expected: [String: [String: Double?]] = [:]
-        for partition in Set(input.map(\.partition)).sorted() {
-            let records = input.filter { $0.partition == partition }.sorted { $0.offset < $1.offset }
-            let file = fixture.directory.appendingPathComponent("partition-\(partition).jsonl")
-            let lines = records.map { String(decoding: $0.value ?? [], as: UTF8.self) }.joined(separator: "\n") + "\n"
-            try lines.write(to: file, atomically: true, encoding: .utf8)
-            let out = fixture.directory.appendingPathComponent("partition-\(partition).decisions")
-            let run = try await runVerdict(["score", "--config", fixture.config.path, "--input", file.path, "--output", out.path])
-            #expect(run.status == 0, "\(run.output)")
-            for line in try String(contentsOf: out, encoding: .utf8).split(separator: "\n") {
-                let record = try #require(DecisionRecord.parse(Array(line.utf8)))
-                expected["\(partition)/\(records[Int(record.source.offset) - 1].offset)"] = try #require(record.aggregates)
-            }
-        }
         let decisions = try await OutcomeReader.decisions(fixture, expected: tally.decisionCount)
         #expect(decisions.count > total / 2)
-        var compared = 0
-        var differing: [String] = []
-        for decision in decisions {
-            let where_ = "\(decision.source.partition)/\(decision.source.offset)"
-            guard let offline = expected[where_] else {
-                differing.append("\(where_): not decided offline")
-                continue
-            }
-            compared += 1
-            if decision.aggregates != offline { differing.append("\(where_): stream \(String(describing: decision.aggregates)) offline \(offline)") }
-        }
-        #expect(differing.isEmpty, "\(differing.count) of \(compared) decisions differ, e.g. \(differing.prefix(3))")
-        #expect(compared == decisions.count)
-        // Cards repeat: the comparison covers real state, not only first events.
-        #expect(decisions.contains { (($0.aggregates?["card_txn_count_1h"] ?? nil) ?? 0) >= 5 })
+        try await AggregateReplay.expectOfflineEqual(decisions, fixture, inputs: total)
     }
 }

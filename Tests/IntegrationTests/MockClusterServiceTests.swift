@@ -58,14 +58,16 @@ struct MockClusterServiceTests {
     }
 
     /// A 3-broker mock cluster and an exactly-once stream fixture on it, `events` generated (2% invalid).
-    static func exactlyOnceFixture(_ name: String, events: Int, seed: UInt64) async throws -> (KafkaMockCluster, StreamFixture) {
+    /// - Parameter aggregates: Run with the stream aggregates of Tests/Fixtures/aggregates.yaml over
+    ///   few cards, so that their state matters.
+    static func exactlyOnceFixture(_ name: String, events: Int, seed: UInt64, aggregates: Bool = false) async throws -> (KafkaMockCluster, StreamFixture) {
         let cluster = try KafkaMockCluster(brokers: 3, logger: logger)
         cluster.setGroupInitialRebalanceDelay(.zero)
         let fixture = try await StreamFixture.make(
             name, brokers: cluster.bootstrapServers, pipeline: ["max_batch: 1000", "transactional_id: verdict-\(name)-test"],
-            guarantee: "exactly_once", mock: cluster
+            guarantee: "exactly_once", mock: cluster, features: aggregates ? try AggregateReplay.featuresFile() : nil
         )
-        try await fixture.generate(count: events, invalidFraction: 0.02, seed: seed)
+        try await fixture.generate(count: events, invalidFraction: 0.02, seed: seed, cards: aggregates ? 300 : 20_000)
         return (cluster, fixture)
     }
 
@@ -101,10 +103,12 @@ struct MockClusterServiceTests {
     /// librdkafka's mock cluster does not hide aborted records from read_committed readers (its
     /// Fetch responses list no aborted transactions), so here duplicates may appear, and only as many
     /// as the aborted transactions carried; on a real broker they are invisible.
-    @Test("exactly-once with abortable errors: the transaction is aborted, the batch rewound and processed again; none lost")
+    @Test(
+        "exactly-once with abortable errors: the transaction is aborted, the batch rewound and processed again; none lost; the aborted batch's aggregate state is rolled back"
+    )
     func exactlyOnceAbortAndRewind() async throws {
         let total = 20_000
-        let (cluster, fixture) = try await Self.exactlyOnceFixture("eos-abort", events: total, seed: 23)
+        let (cluster, fixture) = try await Self.exactlyOnceFixture("eos-abort", events: total, seed: 23, aggregates: true)
         // A permanently failed produce request makes the current transaction abortable.
         cluster.failNextRequests(.produce, with: [.notEnoughReplicas, .messageTooLarge])
         let service = try await fixture.start()
@@ -121,8 +125,14 @@ struct MockClusterServiceTests {
         let abortedRecords = try await service.metric("verdict_transaction_aborted_records_total") ?? 0
         #expect(aborted >= 1, "no transaction was aborted: the rewind was not exercised")
         #expect(Double(tally.duplicates) <= abortedRecords, "duplicates \(tally.duplicates) beyond the \(abortedRecords) records of aborted transactions")
+        // Each rewind rebuilt its partition's state, so the aborted batch's changes were undone:
+        // every committed decision carries the offline replay's aggregates.
+        let rebuilds = try await service.metric("verdict_aggregate_rebuilds_total{result=\"done\"}") ?? 0
+        #expect(rebuilds > 4, "the rewinds rebuilt their partitions (\(rebuilds) rebuilds)")
         service.signal(SIGTERM)
         #expect(try await service.waitForExit(timeout: .seconds(20)) == 0)
+        let decisions = try await OutcomeReader.decisions(fixture, expected: tally.decisionCount, isolation: "read_committed")
+        try await AggregateReplay.expectOfflineEqual(decisions, fixture, inputs: total)
     }
 }
 

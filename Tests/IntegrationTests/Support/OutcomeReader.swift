@@ -33,14 +33,21 @@ enum OutcomeReader {
 
     /// Reads the fixture's decisions topic from the beginning until `expected` decisions are read
     /// (or `timeout`), decoded.
-    static func decisions(_ fixture: StreamFixture, expected: Int, timeout: Duration = .seconds(60)) async throws -> [DecisionRecord] {
-        try await records(fixture, topic: fixture.decisions, expected: expected, timeout: timeout).compactMap { $0.value.flatMap(DecisionRecord.parse) }
+    static func decisions(
+        _ fixture: StreamFixture, expected: Int, timeout: Duration = .seconds(60), isolation: String? = nil
+    ) async throws -> [DecisionRecord] {
+        try await records(fixture, topic: fixture.decisions, expected: expected, timeout: timeout, isolation: isolation).compactMap {
+            $0.value.flatMap(DecisionRecord.parse)
+        }
     }
 
     /// Reads `topic` from the beginning (a fresh group) until `expected` records are read (or `timeout`).
-    static func records(_ fixture: StreamFixture, topic: String, expected: Int, timeout: Duration = .seconds(60)) async throws -> [KafkaMessage] {
+    static func records(
+        _ fixture: StreamFixture, topic: String, expected: Int, timeout: Duration = .seconds(60), isolation: String? = nil
+    ) async throws -> [KafkaMessage] {
         var configuration = TestBroker.consumerConfiguration(fixture.brokers, group: "records-\(UUID().uuidString.prefix(8))")
         configuration.autoCommitInterval = nil
+        if let isolation { configuration.client.properties["isolation.level"] = isolation }
         let consumer = try KafkaConsumer(configuration: configuration, logger: TestBroker.logger)
         let collector = RecordCollector()
         try consumer.subscribe(topics: [topic])

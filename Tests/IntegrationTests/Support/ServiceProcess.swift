@@ -251,8 +251,8 @@ struct StreamFixture {
     }
 
     /// Runs `verdict generate` into the input topic (waits for it); `seed` keeps ids distinct across calls.
-    func generate(count: Int, rate: Double = 0, invalidFraction: Double = 0, seed: UInt64 = 1) async throws {
-        let process = try generator(count: count, rate: rate, invalidFraction: invalidFraction, seed: seed)
+    func generate(count: Int, rate: Double = 0, invalidFraction: Double = 0, seed: UInt64 = 1, cards: Int = 20_000) async throws {
+        let process = try generator(count: count, rate: rate, invalidFraction: invalidFraction, seed: seed, cards: cards)
         try await exit(of: process)
         #expect(process.terminationStatus == 0, "verdict generate failed")
     }
