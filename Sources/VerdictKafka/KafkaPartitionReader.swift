@@ -25,15 +25,15 @@ public final class KafkaPartitionReader: Sendable {
         maxBatch = max(1, configuration.maxBatchSize)
     }
 
-    /// Calls `body` with the records of `partition` from its first retained offset up to, not
-    /// including, `end`, in offset order, in batches.
+    /// Calls `body` with the records of `partition` from `start` (nil: its first retained offset)
+    /// up to, not including, `end`, in offset order, in batches.
     ///
     /// - Returns: How many records were read.
     /// - Throws: ``KafkaError`` when the partition cannot be read before `timeout`: the broker is
     ///   unreachable, or the records below `end` did not all arrive in time (`timedOut`).
     @discardableResult
     public func read(
-        _ partition: KafkaTopicPartition, before end: Int64, timeout: Duration, _ body: ([KafkaMessage]) -> Void
+        _ partition: KafkaTopicPartition, from start: Int64? = nil, before end: Int64, timeout: Duration, _ body: ([KafkaMessage]) -> Void
     ) throws(KafkaError) -> Int {
         let callbacks = RDKafkaCallbacks(
             logger: logger,
@@ -44,7 +44,7 @@ public final class KafkaPartitionReader: Sendable {
         let rk = handle.pointer
         rd_kafka_poll_set_consumer(rk)
         let list = RDKafkaTopicPartitionList([
-            KafkaTopicPartitionOffset(topic: partition.topic, partition: partition.partition, offset: Int64(RD_KAFKA_OFFSET_BEGINNING))
+            KafkaTopicPartitionOffset(topic: partition.topic, partition: partition.partition, offset: start ?? Int64(RD_KAFKA_OFFSET_BEGINNING))
         ])
         let assigned = rd_kafka_assign(rk, list.pointer)
         guard assigned == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(rdkafka: assigned, context: "assigning \(partition) to the rebuild reader") }
@@ -59,7 +59,7 @@ public final class KafkaPartitionReader: Sendable {
         var copier = RDKafkaMessageCopier()
         let deadline = ContinuousClock.now + timeout
         var read = 0
-        var done = end <= 0
+        var done = end <= max(0, start ?? 0)
         while !done {
             guard ContinuousClock.now < deadline else {
                 throw .timedOut("rebuilding \(partition) up to offset \(end) (\(read) records read)", after: timeout)

@@ -37,4 +37,5 @@ public enum LogKey {
     public static let undelivered = "kafka.undelivered"
     public static let timeout = "kafka.timeout"
     public static let keys = "aggregates.keys"
+    public static let from = "aggregates.from"
 }

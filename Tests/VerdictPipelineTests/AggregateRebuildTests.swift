@@ -97,9 +97,9 @@ struct AggregateRebuildTests {
         init(_ logs: [[KafkaMessage]]) { self.logs = logs }
 
         var read: PartitionHistory {
-            { [self] partition, end, body in
-                calls.withLock { $0.append("\(partition.partition)<\(end)") }
-                let records = logs[partition.partition].filter { $0.offset < end }
+            { [self] partition, start, end, body in
+                calls.withLock { $0.append(start.map { "\(partition.partition):\($0)<\(end)" } ?? "\(partition.partition)<\(end)") }
+                let records = logs[partition.partition].filter { $0.offset >= (start ?? 0) && $0.offset < end }
                 for start in stride(from: 0, to: records.count, by: 150) { body(Array(records[start..<min(start + 150, records.count)])) }
                 return records.count
             }
@@ -141,6 +141,55 @@ struct AggregateRebuildTests {
         let back = try Self.run(processor, Array(logs[0][400...]), batch: 50)
         for (record, values) in back { #expect(uninterrupted[record] == values, "\(record) after the partition came back") }
         #expect(history.calls.withLock { $0 } == ["0<0", "0<120", "0<400"])
+    }
+
+    @Test("a snapshot behind the records to score is restored and only the log after it read; one ahead of them, or damaged, is not used")
+    func snapshots() throws {
+        let logs = Self.log(partitions: 1, perPartition: 600)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("verdict-snapshots-\(UUID().uuidString)")
+        let snapshots = try StateSnapshotDirectory(path: directory.path)
+        let partition = KafkaTopicPartition(topic: "transactions", partition: 0)
+        let uninterrupted = try Self.run(
+            ScoringProcessor(models: try Self.models(), decisionsTopic: "decisions", deadLetterTopic: "dlq", metrics: nil, history: History(logs).read),
+            logs[0], batch: 100)
+        func processor(_ history: History) throws -> ScoringProcessor {
+            ScoringProcessor(
+                models: try Self.models(), decisionsTopic: "decisions", deadLetterTopic: "dlq", metrics: nil, history: history.read,
+                snapshots: snapshots, snapshotInterval: 3600)
+        }
+        // A first run scores offsets 0..<250 and hands the partition back: its snapshot holds 0...249.
+        let first = try processor(History(logs))
+        _ = try Self.run(first, Array(logs[0][..<250]), batch: 100)
+        first.released([partition])
+        first.flushSnapshots()
+        #expect(try snapshots.read(partition)?.through == 249)
+
+        // The next owner scores from 400: it restores the snapshot and reads only 250..<400.
+        let history = History(logs)
+        let second = try processor(history)
+        let resumed = try Self.run(second, Array(logs[0][400...]), batch: 64)
+        second.flushSnapshots()
+        #expect(history.calls.withLock { $0 } == ["0:250<400"])
+        for (record, values) in resumed { #expect(uninterrupted[record] == values, "\(record) after a restore") }
+
+        // A snapshot past the first record to score (the commit lagged): rebuilt from the log's start.
+        let behind = History(logs)
+        let third = try processor(behind)
+        let rescored = try Self.run(third, Array(logs[0][100...]), batch: 64)
+        third.flushSnapshots()
+        #expect(behind.calls.withLock { $0 }.first == "0<100")
+        for (record, values) in rescored { #expect(uninterrupted[record] == values, "\(record) after ignoring a newer snapshot") }
+
+        // A damaged file is ignored: rebuilt from the log's start, same values.
+        let file = directory.appendingPathComponent("transactions-0.state")
+        var bytes = try [UInt8](Data(contentsOf: file))
+        bytes[bytes.count / 2] ^= 0xFF
+        bytes.removeLast(7)
+        try Data(bytes).write(to: file)
+        let damaged = History(logs)
+        let again = try Self.run(try processor(damaged), Array(logs[0][500...]), batch: 64)
+        #expect(damaged.calls.withLock { $0 }.first == "0<500")
+        for (record, values) in again { #expect(uninterrupted[record] == values, "\(record) after a damaged snapshot") }
     }
 
     @Test("a policy reload that changes the aggregates is refused and the running state keeps serving")

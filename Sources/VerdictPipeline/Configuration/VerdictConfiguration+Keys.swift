@@ -143,6 +143,13 @@ extension VerdictConfiguration {
             "pipeline.unhealthy_after", \.pipeline.unhealthyAfter, .duration(minimum: .seconds(1)),
             "A partition held this long by a delivery error that retrying cannot fix (authorization, unknown topic, record too large) turns `/healthz` to 503, naming the partition, topic and error. Retriable errors (broker down, timeouts, leader moves) never do: they are retried with backoff (100 ms doubling to 30 s, with jitter) for as long as they take."
         ),
+        .key(
+            "pipeline.state_directory", \.pipeline.stateDirectory, .name, default: "none: state is rebuilt from each partition's log",
+            "Stream aggregates only: a directory for snapshots of each partition's state (a restart cache, docs/features.md). A partition taken again restores its snapshot and reads only the log after it. On Kubernetes, a volume of the pod."
+        ),
+        .key(
+            "pipeline.state_snapshot_interval", \.pipeline.stateSnapshotInterval, .duration(minimum: .seconds(1)),
+            "How often each partition's state is written to `state_directory` (also when a partition is revoked)."),
         .key("sidecar.host", \.sidecar.host, .name, "Address of the HTTP sidecar."),
         .key("sidecar.port", \.sidecar.port, .integer(0...65_535), "Its port (`--sidecar-port 0` picks a free one; `--port-file` writes it)."),
         .key(

@@ -99,6 +99,8 @@ public struct VerdictConfiguration: Sendable {
         public var transactionalID: String?
         public var commitInterval: ConfigDuration = ConfigDuration(KafkaConsumerConfiguration.defaultAutoCommitInterval)
         public var unhealthyAfter: ConfigDuration = ConfigDuration(Relay.Configuration().unhealthyAfter)
+        public var stateDirectory: String?
+        public var stateSnapshotInterval: ConfigDuration = ConfigDuration(.seconds(60))
     }
 
     public struct Sidecar: Sendable {

@@ -48,6 +48,7 @@ public final class PipelineMetrics: Sendable {
     let aggregateRebuilds: [Bool: Counter]
     let aggregateRebuildRecords: Counter
     let aggregateExported: Mutex<AggregateStore.Totals>
+    let aggregateSnapshots: [Bool: Counter]
 
     /// Buckets for the histograms, in the metrics' base units.
     public static let histogramBuckets: [String: [Double]] = [
@@ -131,6 +132,15 @@ public final class PipelineMetrics: Sendable {
             })
         aggregateRebuildRecords = Counter(label: "verdict_aggregate_rebuild_records_total", dimensions: [], factory: factory)
         aggregateExported = Mutex(AggregateStore.Totals())
+        aggregateSnapshots = Dictionary(
+            uniqueKeysWithValues: [true, false].map {
+                ($0, Counter(label: "verdict_aggregate_snapshots_total", dimensions: [("result", $0 ? "written" : "failed")], factory: factory))
+            })
+    }
+
+    /// Counts a partition snapshot written to the state directory (or not).
+    func aggregateSnapshot(written: Bool) {
+        aggregateSnapshots[written]!.increment()
     }
 
     /// Exports the aggregates' state after a batch.

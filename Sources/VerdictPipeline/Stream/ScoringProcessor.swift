@@ -5,9 +5,9 @@ import Synchronization
 public import VerdictKafka
 import VerdictScoring
 
-/// Reads a partition's records from its first retained offset up to (not including) an offset, in
-/// batches; returns how many. ``KafkaPartitionReader/read(_:before:timeout:_:)`` in the service.
-public typealias PartitionHistory = @Sendable (KafkaTopicPartition, Int64, ([KafkaMessage]) -> Void) throws -> Int
+/// Reads a partition's records from an offset (nil: its first retained one) up to, not including,
+/// another, in batches; returns how many. ``KafkaPartitionReader/read(_:from:before:timeout:_:)`` in the service.
+public typealias PartitionHistory = @Sendable (KafkaTopicPartition, Int64?, Int64, ([KafkaMessage]) -> Void) throws -> Int
 
 /// The stream's RecordProcessor: scores a batch with the current model and turns each outcome into
 /// the record to publish (a decision keyed like its input, or a dead letter), input headers carried.
@@ -24,14 +24,24 @@ public final class ScoringProcessor: RecordProcessor {
     private let history: PartitionHistory?
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
+    private let snapshots: StateSnapshotDirectory?
+    private let snapshotInterval: Double
+    /// When each partition's state was last written to `snapshots` (seconds since the epoch).
+    private let snapshotted = Mutex<[KafkaTopicPartition: Double]>([:])
+    /// Snapshots are encoded and written here, off the poll thread (a million keys take seconds).
+    private let snapshotQueue = DispatchQueue(label: "verdict.state-snapshots")
 
     /// - Parameters:
     ///   - history: Reads a partition's log for rebuilding aggregate state; nil when the features
     ///     have no aggregates (a rebuild then starts from an empty state, which only a test wants).
+    ///   - snapshots: Where partitions' state is cached between runs; nil rebuilds from the log start.
+    ///   - snapshotInterval: Seconds between two snapshots of a partition (also written on release).
     public init(
         models: ModelManager, decisionsTopic: String, deadLetterTopic: String, metrics: PipelineMetrics?, history: PartitionHistory? = nil,
-        logger: Logger = Logger(label: "verdict.scoring")
+        snapshots: StateSnapshotDirectory? = nil, snapshotInterval: Double = 60, logger: Logger = Logger(label: "verdict.scoring")
     ) {
+        self.snapshots = snapshots
+        self.snapshotInterval = snapshotInterval
         self.models = models
         self.decisionsTopic = decisionsTopic
         self.deadLetterTopic = deadLetterTopic
@@ -45,7 +55,47 @@ public final class ScoringProcessor: RecordProcessor {
     }
 
     public func released(_ partitions: [KafkaTopicPartition]) {
-        models.aggregates?.drop(partitions.map { EventSource.Partition(topic: $0.topic, partition: $0.partition) })
+        guard let state = models.aggregates else { return }
+        // The state is complete up to its position: the next run or owner on this volume starts there.
+        for partition in partitions { writeSnapshot(partition, state: state) }
+        state.drop(partitions.map { EventSource.Partition(topic: $0.topic, partition: $0.partition) })
+    }
+
+    /// Writes the snapshots that are due: each partition of the batch at most once per interval.
+    private func snapshotIfDue(_ messages: [KafkaMessage], state: AggregateStore) {
+        guard snapshots != nil else { return }
+        let now = Date().timeIntervalSince1970
+        var due = Set<KafkaTopicPartition>()
+        snapshotted.withLock { last in
+            for message in messages where now - (last[message.topicPartition] ?? 0) >= snapshotInterval {
+                last[message.topicPartition] = now
+                due.insert(message.topicPartition)
+            }
+        }
+        for partition in due.sorted() { writeSnapshot(partition, state: state) }
+    }
+
+    /// Queues a snapshot of the partition's state as it is now. Whenever it lands, it is valid: a
+    /// restore uses a snapshot only when it ends before the first record to score.
+    private func writeSnapshot(_ partition: KafkaTopicPartition, state: AggregateStore) {
+        guard let snapshots, let copy = state.copy(EventSource.Partition(topic: partition.topic, partition: partition.partition)) else { return }
+        snapshotQueue.async { [metrics, logger] in
+            do {
+                try snapshots.write(partition, through: copy.through, state: copy.state.snapshot())
+                metrics?.aggregateSnapshot(written: true)
+            } catch {
+                // A restart then reads more of the log; nothing is wrong with the stream itself.
+                metrics?.aggregateSnapshot(written: false)
+                logger.warning(
+                    "cannot write the partition's state snapshot; a restart rebuilds it from the log",
+                    metadata: [LogKey.partition: "\(partition)", LogKey.error: "\(error)"])
+            }
+        }
+    }
+
+    /// Waits until the queued snapshots are written (shutdown, tests).
+    public func flushSnapshots() {
+        snapshotQueue.sync {}
     }
 
     static func inputs(_ messages: [KafkaMessage], receivedAt: Double) -> [ScoringInput] {
@@ -64,7 +114,10 @@ public final class ScoringProcessor: RecordProcessor {
         let receivedAt = Date().timeIntervalSince1970
         let inputs = Self.inputs(messages, receivedAt: receivedAt)
         let outcomes = scorer.score(inputs, state: state)
-        if let state, let metrics { metrics.aggregates(state.totals) }
+        if let state {
+            snapshotIfDue(messages, state: state)
+            metrics?.aggregates(state.totals)
+        }
         let elapsed = Date().timeIntervalSince1970 - receivedAt
         if let metrics {
             var byTopic: [String: Int] = [:]
@@ -103,19 +156,18 @@ public final class ScoringProcessor: RecordProcessor {
         }
     }
 
-    /// Folds the partition's log below `end` into a fresh state. A failure (broker unreachable)
+    /// Folds the partition's log below `end` into its snapshot's state, or a fresh one. A failure (broker unreachable)
     /// is retried with backoff for as long as it takes: scoring the partition without its history
     /// would publish wrong values. At shutdown it gives up; the relay then drops the batch unstored.
     private func rebuild(_ partition: KafkaTopicPartition, before end: Int64, scorer: Scorer, state: AggregateStore) {
-        let key = EventSource.Partition(topic: partition.topic, partition: partition.partition)
         var attempt = 0
         while !stopping.load(ordering: .relaxed) {
-            state.reset(key)
+            let start = restoreSnapshot(partition, before: end, state: state)
             let clock = ContinuousClock()
             let started = clock.now
             do {
                 let read =
-                    try history?(partition, end) { batch in
+                    try history?(partition, start, end) { batch in
                         scorer.warm(Self.inputs(batch, receivedAt: Date().timeIntervalSince1970), state: state)
                     } ?? 0
                 let seconds = (clock.now - started).seconds
@@ -124,6 +176,7 @@ public final class ScoringProcessor: RecordProcessor {
                     "aggregate state rebuilt from the partition's log; scoring it now",
                     metadata: [
                         LogKey.partition: "\(partition)", LogKey.offset: "\(end)", LogKey.records: "\(read)",
+                        LogKey.from: "\(start.map(String.init) ?? "the start of the log")",
                         LogKey.duration: "\(String(format: "%.3f", seconds))", LogKey.keys: "\(state.totals.keys)",
                     ])
                 return
@@ -139,6 +192,33 @@ public final class ScoringProcessor: RecordProcessor {
                     ])
                 Thread.sleep(forTimeInterval: delay)
             }
+        }
+    }
+
+    /// Starts `partition`'s state from its snapshot when one holds events up to before `end`, and
+    /// returns the offset to read the log from; otherwise starts it empty (nil: the log's start).
+    private func restoreSnapshot(_ partition: KafkaTopicPartition, before end: Int64, state: AggregateStore) -> Int64? {
+        let key = EventSource.Partition(topic: partition.topic, partition: partition.partition)
+        state.reset(key)
+        guard let snapshots else { return nil }
+        do {
+            guard let saved = try snapshots.read(partition) else { return nil }
+            // A snapshot past the first record to score (the commit lagged behind it) holds events
+            // whose decisions are to be made again from the state before them: it cannot serve.
+            guard saved.through < end else {
+                logger.info(
+                    "the partition's snapshot is ahead of the records to score; rebuilding from the start of the log",
+                    metadata: [LogKey.partition: "\(partition)", LogKey.offset: "\(end)", LogKey.from: "\(saved.through)"])
+                return nil
+            }
+            try state.restore(key, through: saved.through, snapshot: saved.state)
+            return saved.through + 1
+        } catch {
+            state.reset(key)
+            logger.warning(
+                "the partition's snapshot cannot be used; rebuilding from the start of the log",
+                metadata: [LogKey.partition: "\(partition)", LogKey.error: "\(error)"])
+            return nil
         }
     }
 

@@ -58,6 +58,23 @@ public final class AggregateStore: Sendable {
         if let old { retire(old) }
     }
 
+    /// A copy of `partition`'s state with the offset it holds events through, to snapshot away from
+    /// the stream (copy on write: the stream's next update of the partition copies its records once);
+    /// nil when it holds none.
+    public func copy(_ partition: EventSource.Partition) -> (through: Int64, state: AggregateState)? {
+        entries.withLock { map in map[partition].flatMap { entry in entry.through.map { ($0, entry.state) } } }
+    }
+
+    /// Replaces `partition`'s state with a snapshot holding its events through `through`.
+    ///
+    /// - Throws: ``ScoringError`` when the snapshot is not one of these aggregates' or is damaged;
+    ///   the partition's state is then left as it was.
+    public func restore(_ partition: EventSource.Partition, through: Int64, snapshot: [UInt8]) throws(ScoringError) {
+        let state = try AggregateState(plan: plan, snapshot: snapshot)
+        let old = entries.withLock { $0.updateValue(Entry(state: state, through: through), forKey: partition) }
+        if let old { retire(old) }
+    }
+
     /// Forgets the partitions (revoked or lost): their next owner rebuilds them.
     public func drop(_ partitions: [EventSource.Partition]) {
         let dropped = entries.withLock { map in partitions.compactMap { map.removeValue(forKey: $0) } }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import VerdictForest
+import VerdictKafka
+import VerdictPipeline
 import VerdictScoring
 import VerdictSynthetic
 
@@ -102,18 +104,39 @@ struct BenchAggregates: AsyncParsableCommand {
         let perEvent = elapsed / Double(applied) * 1e9
         let recordBytes = plan.recordBytes["card_id"] ?? 0
         let catchUp = try catchUpRate(plan)
+        let snapshot = try snapshotTimes(state)
         if json {
             print(
-                #"{"benchmark":"aggregates","cards":\#(cards),"events":\#(applied),"ns_per_event":\#(Int(perEvent)),"record_bytes":\#(recordBytes),"keys":\#(state.keyCount),"first_pass_s":\#(String(format: "%.2f", warmed.seconds)),"catch_up_events_per_s":\#(Int(catchUp.rate)),"catch_up_threads":\#(catchUp.threads)}"#
+                #"{"benchmark":"aggregates","cards":\#(cards),"events":\#(applied),"ns_per_event":\#(Int(perEvent)),"record_bytes":\#(recordBytes),"keys":\#(state.keyCount),"first_pass_s":\#(String(format: "%.2f", warmed.seconds)),"catch_up_events_per_s":\#(Int(catchUp.rate)),"catch_up_threads":\#(catchUp.threads),"snapshot_bytes":\#(snapshot.bytes),"snapshot_write_s":\#(String(format: "%.3f", snapshot.write)),"snapshot_restore_s":\#(String(format: "%.3f", snapshot.restore))}"#
             )
         } else {
             print(
                 "aggregates: \(applied) events over \(state.keyCount) cards: \(Int(perEvent)) ns/event (update + lookup, one thread); \(recordBytes) B of state per card; first pass \(String(format: "%.2f", warmed.seconds)) s (checksum \(Int(checksum) % 10))"
             )
+            print(
+                "snapshot: \(snapshot.bytes) bytes for \(state.keyCount) keys; encode + write \(String(format: "%.3f", snapshot.write)) s, read + restore \(String(format: "%.3f", snapshot.restore)) s (a local file in \(NSTemporaryDirectory()))"
+            )
             if catchUpEvents > 0 {
                 print("catch-up: \(catchUpEvents) generated events folded at \(Int(catchUp.rate)) events/s (validate on \(catchUp.threads) threads + fold)")
             }
         }
+    }
+
+    /// Seconds to snapshot the state into a local file (`pipeline.state_directory`) and to restore it.
+    private func snapshotTimes(_ state: AggregateState) throws -> (bytes: Int, write: Double, restore: Double) {
+        let directory = try StateSnapshotDirectory(path: NSTemporaryDirectory() + "verdict-bench-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: directory.path) }
+        let partition = KafkaTopicPartition(topic: "bench", partition: 0)
+        let clock = ContinuousClock()
+        let began = clock.now
+        let bytes = state.snapshot()
+        try directory.write(partition, through: 1, state: bytes)
+        let written = clock.now
+        guard let saved = try directory.read(partition) else { throw ValidationError("the snapshot file vanished") }
+        let restored = try AggregateState(plan: state.plan, snapshot: saved.state)
+        let done = clock.now
+        guard restored.keyCount == state.keyCount else { throw ValidationError("the restored state holds \(restored.keyCount) keys, not \(state.keyCount)") }
+        return (bytes.count, (written - began).seconds, (done - written).seconds)
     }
 
     /// Events per second `Scorer.warm` folds: what rebuilding a partition from its log costs once

@@ -52,11 +52,12 @@ struct ServeCommand: AsyncParsableCommand {
         // Aggregate state is rebuilt from each partition's own log when this instance takes it.
         let history: PartitionHistory? = try models.aggregates.map { _ in
             let reader = try KafkaPartitionReader(configuration: try configuration.consumerConfiguration(), logger: logger)
-            return { partition, end, body in try reader.read(partition, before: end, timeout: .seconds(600), body) }
+            return { partition, start, end, body in try reader.read(partition, from: start, before: end, timeout: .seconds(600), body) }
         }
+        let snapshots = try configuration.pipeline.stateDirectory.map { try StateSnapshotDirectory(path: configuration.resolve($0)) }
         let processor = ScoringProcessor(
             models: models, decisionsTopic: configuration.topics.decisions, deadLetterTopic: configuration.topics.deadLetters, metrics: metrics,
-            history: history, logger: logger)
+            history: history, snapshots: snapshots, snapshotInterval: configuration.pipeline.stateSnapshotInterval.seconds, logger: logger)
         let stream = StreamService(configuration: configuration, processor: processor, metrics: metrics, status: status, logger: logger)
         let adminToken = try Self.adminToken(configuration)
         let sidecar = Sidecar.application(
