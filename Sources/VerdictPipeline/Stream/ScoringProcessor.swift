@@ -156,9 +156,10 @@ public final class ScoringProcessor: RecordProcessor {
         }
     }
 
-    /// Folds the partition's log below `end` into its snapshot's state, or a fresh one. A failure (broker unreachable)
-    /// is retried with backoff for as long as it takes: scoring the partition without its history
-    /// would publish wrong values. At shutdown it gives up; the relay then drops the batch unstored.
+    /// Folds the partition's log below `end` into its snapshot's state, or into a fresh one. A
+    /// failure (broker unreachable) is retried with backoff for as long as it takes: scoring the
+    /// partition without its history would publish wrong values. At shutdown it gives up; the relay
+    /// then drops the batch unstored.
     private func rebuild(_ partition: KafkaTopicPartition, before end: Int64, scorer: Scorer, state: AggregateStore) {
         var attempt = 0
         while !stopping.load(ordering: .relaxed) {
@@ -190,7 +191,9 @@ public final class ScoringProcessor: RecordProcessor {
                         LogKey.partition: "\(partition)", LogKey.error: "\(error)", LogKey.attempt: "\(attempt)",
                         LogKey.retryIn: "\(String(format: "%.2f", delay)) s",
                     ])
-                Thread.sleep(forTimeInterval: delay)
+                // In steps, so that a shutdown is not held by a long backoff.
+                let until = Date().addingTimeInterval(delay)
+                while Date() < until && !stopping.load(ordering: .relaxed) { Thread.sleep(forTimeInterval: 0.05) }
             }
         }
     }

@@ -32,7 +32,8 @@ enum AggregateReplay {
             for line in try String(contentsOf: out, encoding: .utf8).split(separator: "\n") {
                 let record = try #require(DecisionRecord.parse(Array(line.utf8)))
                 // `verdict score` numbers lines from 1: line n is the partition's n-th record.
-                expected["\(partition)/\(records[Int(record.source.offset) - 1].offset)"] = try #require(record.aggregates)
+                let aggregates: [String: Double?] = try #require(record.aggregates, "an offline decision without aggregates")
+                expected["\(partition)/\(records[Int(record.source.offset) - 1].offset)"] = aggregates
             }
         }
         return expected
