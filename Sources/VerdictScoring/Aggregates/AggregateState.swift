@@ -442,6 +442,8 @@ public struct AggregateState: Sendable {
     /// newest event time and each key with its record. Little-endian throughout.
     public func snapshot() -> [UInt8] {
         var out = Self.magic
+        // One allocation: a key of up to 16 bytes, its length and its record, per key.
+        out.reserveCapacity(64 + plan.groups.indices.reduce(0) { $0 + index[$1].count * (18 + plan.groups[$1].stride * 8) })
         func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) } }
         put(Self.snapshotVersion)
         put(plan.fingerprint)
@@ -455,7 +457,14 @@ public struct AggregateState: Sendable {
                 let bytes = Array(key.utf8)
                 put(UInt16(bytes.count))
                 out.append(contentsOf: bytes)
-                for w in 0..<stride { put(words[g][Int(slot) * stride + w]) }
+                let base = Int(slot) * stride
+                if Int(1).littleEndian == 1 {
+                    words[g].withUnsafeBufferPointer { all in
+                        out.append(contentsOf: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: all[base..<(base + stride)])))
+                    }
+                } else {
+                    for w in 0..<stride { put(words[g][base + w]) }
+                }
             }
         }
         return out
@@ -490,15 +499,20 @@ public struct AggregateState: Sendable {
             // The smallest entry is a length and a record: refuse counts the bytes cannot hold.
             guard keys <= (bytes.count - at) / (2 + stride * 8) else { throw fail("\(keys) keys cannot fit in \(bytes.count - at) bytes") }
             words[g].reserveCapacity(keys * stride)
+            index[g].reserveCapacity(keys)
             for _ in 0..<keys {
                 let length = Int(try take(UInt16.self))
                 guard bytes.count - at >= length else { throw fail("truncated in a key") }
                 let key = String(decoding: bytes[at..<(at + length)], as: UTF8.self)
                 at += length
-                guard index[g][key] == nil else { throw fail("key \(key.prefix(32)) appears twice") }
-                index[g][key] = Int32(words[g].count / stride)
+                guard index[g].updateValue(Int32(words[g].count / stride), forKey: key) == nil else { throw fail("key \(key.prefix(32)) appears twice") }
                 let base = words[g].count
-                for _ in 0..<stride { words[g].append(try take(UInt64.self)) }
+                // The record in one read: its size was checked against what is left.
+                guard bytes.count - at >= stride * 8 else { throw fail("truncated in the record of key \(key.prefix(32))") }
+                bytes.withUnsafeBytes { raw in
+                    for w in 0..<stride { words[g].append(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at + w * 8, as: UInt64.self))) }
+                }
+                at += stride * 8
                 for w in 0..<2 where !Self.plausible(Double(bitPattern: words[g][base + w])) {
                     throw fail("the record of key \(key.prefix(32)) holds an impossible event time")
                 }
