@@ -127,14 +127,13 @@ public final class Scorer: Sendable {
             tasks(chunks + 1) { task in
                 if task == 0 {
                     for c in 0..<chunks {
-                        let range = (c * Self.chunk)..<min(count, (c + 1) * Self.chunk)
-                        state.apply(inputs, range, events: batch.events, valid: UnsafeBufferPointer(batch.validFlags), values: batch.values)
+                        state.apply(inputs, Self.chunk(c, of: count), events: batch.events, valid: UnsafeBufferPointer(batch.validFlags), values: batch.values)
                         folded.store(c + 1, ordering: .releasing)
                     }
                 } else {
                     let c = task - 1
                     while folded.load(ordering: .acquiring) <= c { sched_yield() }
-                    decide(inputs, (c * Self.chunk)..<min(count, (c + 1) * Self.chunk), now: now, asOf: asOf, state: state, batch: batch)
+                    decide(inputs, Self.chunk(c, of: count), now: now, asOf: asOf, state: state, batch: batch)
                 }
             }
         } else {
@@ -207,12 +206,12 @@ public final class Scorer: Sendable {
 
     /// Runs `body` over chunks of `0..<count`, on the pool when there is more than one.
     private func parallel(_ count: Int, _ body: (Range<Int>) -> Void) {
-        let chunks = (count + Self.chunk - 1) / Self.chunk
-        if let pool, chunks > 1 {
-            pool.run(tasks: chunks) { task in body((task * Self.chunk)..<min(count, (task + 1) * Self.chunk)) }
-        } else {
-            for task in 0..<chunks { body((task * Self.chunk)..<min(count, (task + 1) * Self.chunk)) }
-        }
+        tasks((count + Self.chunk - 1) / Self.chunk) { body(Self.chunk($0, of: count)) }
+    }
+
+    /// The inputs of chunk `index` of a batch of `count`.
+    private static func chunk(_ index: Int, of count: Int) -> Range<Int> {
+        (index * chunk)..<min(count, (index + 1) * chunk)
     }
 
     /// Validates a chunk straight into the batch's event slots (the event struct, about 400 bytes,

@@ -71,7 +71,10 @@ struct StreamAggregateTests {
         let resumed = try Self.aggregates(Self.score(rest, batch: 97, scorer: scorer, state: restarted), rest)
         #expect(!resumed.isEmpty || split == inputs.count)
         for (offset, values) in resumed { #expect(whole[offset] == values, "offset \(offset) after a rebuild at \(split)") }
-        #expect(restarted.through(EventSource.Partition(topic: "t", partition: 0)) == Int64(inputs.count - 1))
+        // Its position is the last input: the next offset continues it, a repeat of the last does not.
+        let partition = EventSource.Partition(topic: "t", partition: 0)
+        #expect(restarted.continues(partition, at: Int64(inputs.count)))
+        #expect(!restarted.continues(partition, at: Int64(inputs.count - 1)))
     }
 
     @Test("partitions keep separate states; dropping one forgets it and keeps the others")
@@ -97,8 +100,8 @@ struct StreamAggregateTests {
         }
         #expect(state.totals.partitions == 2)
         state.drop([EventSource.Partition(topic: "t", partition: 0)])
-        #expect(!state.holds(EventSource.Partition(topic: "t", partition: 0)))
-        #expect(state.holds(EventSource.Partition(topic: "t", partition: 1)))
+        #expect(!state.continues(EventSource.Partition(topic: "t", partition: 0), at: 400))
+        #expect(state.continues(EventSource.Partition(topic: "t", partition: 1), at: 400))
         #expect(state.totals.partitions == 1)
     }
 

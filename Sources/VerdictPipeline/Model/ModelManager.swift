@@ -169,9 +169,7 @@ public final class ModelManager: Sendable {
             // State is a fold over the log under one set of definitions: changing them under a
             // running stream would mix two meanings in one key's record.
             let plan = try scoring.features.aggregatePlan()
-            let running: UInt64
-            if let aggregates { running = aggregates.plan.fingerprint } else { running = try AggregatePlan([]).fingerprint }
-            guard plan.fingerprint == running else {
+            guard plan.isEmpty ? aggregates == nil : plan.fingerprint == aggregates?.plan.fingerprint else {
                 throw ScoringError(
                     .configuration,
                     "features.yaml changes the aggregates (names, functions, keys, fields, windows or capacities); restart the service to rebuild their state from the input, or revert the change"

@@ -42,14 +42,10 @@ public final class AggregateStore: Sendable {
         retired = Mutex(Totals())
     }
 
-    /// The offset of the last event `partition`'s state holds; nil when it holds none (or is absent).
-    public func through(_ partition: EventSource.Partition) -> Int64? {
-        entries.withLock { $0[partition]?.through }
-    }
-
-    /// Whether the store holds a state for `partition` (restored or built since assignment).
-    public func holds(_ partition: EventSource.Partition) -> Bool {
-        entries.withLock { $0[partition] != nil }
+    /// Whether the record at `offset` continues `partition`'s state: the state is held and holds
+    /// nothing at or after that offset. Otherwise the partition must be rebuilt before it.
+    public func continues(_ partition: EventSource.Partition, at offset: Int64) -> Bool {
+        entries.withLock { map in map[partition].map { entry in entry.through.map { offset > $0 } ?? true } ?? false }
     }
 
     /// Starts `partition` again from an empty state (before rebuilding it from its log).
