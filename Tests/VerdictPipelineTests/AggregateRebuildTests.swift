@@ -130,11 +130,15 @@ struct AggregateRebuildTests {
     func rewindAndRelease() throws {
         let logs = Self.log(partitions: 1, perPartition: 500)
         let history = History(logs)
+        let status = PipelineStatus()
         let processor = ScoringProcessor(
-            models: try Self.models(), decisionsTopic: "decisions", deadLetterTopic: "dlq", metrics: nil, history: history.read)
+            models: try Self.models(), decisionsTopic: "decisions", deadLetterTopic: "dlq", metrics: nil, history: history.read, status: status)
         let uninterrupted = try Self.run(processor, logs[0], batch: 100)
         #expect(history.calls.withLock { $0 } == ["0<0"])
+        #expect(status.secondsSinceLastPoll == nil, "an empty rebuild reads nothing")
         let again = try Self.run(processor, Array(logs[0][120...]), batch: 90)
+        // The rebuild blocks the poll loop; its progress keeps /healthz's liveness fresh.
+        #expect(status.secondsSinceLastPoll.map { $0 < 5 } == true)
         for (record, values) in again { #expect(uninterrupted[record] == values, "\(record) after a rewind") }
         #expect(history.calls.withLock { $0 } == ["0<0", "0<120"])
         processor.released([KafkaTopicPartition(topic: "transactions", partition: 0)])

@@ -25,6 +25,7 @@ public final class ScoringProcessor: RecordProcessor {
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
     private let snapshots: StateSnapshotDirectory?
+    private let status: PipelineStatus?
     private let snapshotInterval: Double
     /// When each partition's state was last written to `snapshots` (seconds since the epoch).
     private let snapshotted = Mutex<[KafkaTopicPartition: Double]>([:])
@@ -36,10 +37,14 @@ public final class ScoringProcessor: RecordProcessor {
     ///     have no aggregates (a rebuild then starts from an empty state, which only a test wants).
     ///   - snapshots: Where partitions' state is cached between runs; nil rebuilds from the log start.
     ///   - snapshotInterval: Seconds between two snapshots of a partition (also written on release).
+    ///   - status: Told of a rebuild's progress: a rebuild blocks the poll loop, and /healthz must
+    ///     read one that advances as alive and one that is stuck (retrying) as not.
     public init(
         models: ModelManager, decisionsTopic: String, deadLetterTopic: String, metrics: PipelineMetrics?, history: PartitionHistory? = nil,
-        snapshots: StateSnapshotDirectory? = nil, snapshotInterval: Double = 60, logger: Logger = Logger(label: "verdict.scoring")
+        snapshots: StateSnapshotDirectory? = nil, snapshotInterval: Double = 60, status: PipelineStatus? = nil,
+        logger: Logger = Logger(label: "verdict.scoring")
     ) {
+        self.status = status
         self.snapshots = snapshots
         self.snapshotInterval = snapshotInterval
         self.models = models
@@ -151,7 +156,7 @@ public final class ScoringProcessor: RecordProcessor {
         var seen = Set<KafkaTopicPartition>()
         for message in messages where seen.insert(message.topicPartition).inserted {
             let partition = EventSource.Partition(topic: message.topic, partition: message.partition)
-            if state.holds(partition), state.through(partition).map({ message.offset > $0 }) ?? true { continue }
+            if state.continues(partition, at: message.offset) { continue }
             rebuild(message.topicPartition, before: message.offset, scorer: scorer, state: state)
         }
     }
@@ -170,6 +175,7 @@ public final class ScoringProcessor: RecordProcessor {
                 let read =
                     try history?(partition, start, end) { batch in
                         scorer.warm(Self.inputs(batch, receivedAt: Date().timeIntervalSince1970), state: state)
+                        status?.polled()
                     } ?? 0
                 let seconds = (clock.now - started).seconds
                 metrics?.aggregateRebuild(records: read, done: true)

@@ -57,7 +57,8 @@ struct ServeCommand: AsyncParsableCommand {
         let snapshots = try configuration.pipeline.stateDirectory.map { try StateSnapshotDirectory(path: configuration.resolve($0)) }
         let processor = ScoringProcessor(
             models: models, decisionsTopic: configuration.topics.decisions, deadLetterTopic: configuration.topics.deadLetters, metrics: metrics,
-            history: history, snapshots: snapshots, snapshotInterval: configuration.pipeline.stateSnapshotInterval.seconds, logger: logger)
+            history: history, snapshots: snapshots, snapshotInterval: configuration.pipeline.stateSnapshotInterval.seconds, status: status,
+            logger: logger)
         let stream = StreamService(configuration: configuration, processor: processor, metrics: metrics, status: status, logger: logger)
         let adminToken = try Self.adminToken(configuration)
         let sidecar = Sidecar.application(
