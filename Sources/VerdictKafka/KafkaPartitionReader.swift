@@ -25,6 +25,21 @@ public final class KafkaPartitionReader: Sendable {
         maxBatch = max(1, configuration.maxBatchSize)
     }
 
+    /// The partition count of each of `topics`.
+    ///
+    /// - Throws: ``KafkaError/Code/brokerUnreachable`` naming the bootstrap servers, or
+    ///   ``KafkaError/Code/unknownTopic`` naming the first missing topic.
+    public func partitionCounts(_ topics: [String], timeout: Duration) throws(KafkaError) -> [String: Int] {
+        let callbacks = RDKafkaCallbacks(
+            logger: logger,
+            onError: { [logger] error in
+                logger.debug("kafka rebuild reader error", metadata: [LogKey.error: "\(error)"])
+            })
+        let handle = try RDKafkaHandle(kind: .consumer, properties: properties, callbacks: callbacks)
+        let brokers = (properties["bootstrap.servers"] ?? "").split(separator: ",").map(String.init)
+        return try handle.partitionCounts(topics, timeout: timeout, brokers: brokers)
+    }
+
     /// Calls `body` with the records of `partition` from `start` (nil: its first retained offset)
     /// up to, not including, `end`, in offset order, in batches.
     ///
@@ -34,6 +49,19 @@ public final class KafkaPartitionReader: Sendable {
     @discardableResult
     public func read(
         _ partition: KafkaTopicPartition, from start: Int64? = nil, before end: Int64, timeout: Duration, _ body: ([KafkaMessage]) -> Void
+    ) throws(KafkaError) -> Int {
+        try scan(partition, from: start, before: end, timeout: timeout) { batch in
+            body(batch)
+            return true
+        }
+    }
+
+    /// Like ``read(_:from:before:timeout:_:)``, but `body` may stop the reading early by returning
+    /// false (a replay stops at the end of its time range instead of reading the rest of the log).
+    /// Pass `Int64.max` as `end` to read to the end of the log.
+    @discardableResult
+    public func scan(
+        _ partition: KafkaTopicPartition, from start: Int64? = nil, before end: Int64, timeout: Duration, _ body: ([KafkaMessage]) -> Bool
     ) throws(KafkaError) -> Int {
         let callbacks = RDKafkaCallbacks(
             logger: logger,
@@ -87,7 +115,7 @@ public final class KafkaPartitionReader: Sendable {
             }
             if !batch.isEmpty {
                 read += batch.count
-                body(batch)
+                if !body(batch) { done = true }
             }
             if let failure, !done, failure.isFatal || failure.code == .unknownTopic {
                 throw failure

@@ -111,7 +111,7 @@ public final class KafkaProducer: Sendable {
         }
         let error: OpaquePointer? = withOptionalBytes(record.key) { key in
             withOptionalBytes(record.value) { value in
-                withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 7) { vus in
+                withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 8) { vus in
                     var count = 0
                     func append(_ type: rd_kafka_vtype_t, _ fill: (inout rd_kafka_vu_t) -> Void) {
                         var vu = rd_kafka_vu_t()
@@ -139,6 +139,9 @@ public final class KafkaProducer: Sendable {
                     }
                     if let headers {
                         append(RD_KAFKA_VTYPE_HEADERS) { $0.u.headers = headers }
+                    }
+                    if let timestamp = record.timestamp {
+                        append(RD_KAFKA_VTYPE_TIMESTAMP) { $0.u.i64 = timestamp }
                     }
                     return rd_kafka_produceva(handle.pointer, vus.baseAddress, count)
                 }

@@ -7,13 +7,17 @@ public struct KafkaProducerRecord: Sendable, Hashable {
     /// The value; nil produces a tombstone.
     public var value: [UInt8]?
     public var headers: [KafkaHeader]
+    /// The record's timestamp in milliseconds since the epoch; nil lets librdkafka stamp the time
+    /// of the send (tools that load history stamp each record with its event's time).
+    public var timestamp: Int64?
 
-    public init(topic: String, partition: Int? = nil, key: [UInt8]? = nil, value: [UInt8]?, headers: [KafkaHeader] = []) {
+    public init(topic: String, partition: Int? = nil, key: [UInt8]? = nil, value: [UInt8]?, headers: [KafkaHeader] = [], timestamp: Int64? = nil) {
         self.topic = topic
         self.partition = partition
         self.key = key
         self.value = value
         self.headers = headers
+        self.timestamp = timestamp
     }
 }
 

@@ -59,6 +59,8 @@ public final class Scorer: Sendable {
     private let staleAfterSeconds: Double?
     private let observer: (any ScoringObserver)?
     private let deadLetters: DeadLetterConfiguration
+    /// Whether each record's log timestamp stands in for the clock (replays).
+    private let recordTimeIsClock: Bool
 
     /// Events per parallel task: small enough to spread a batch over the pool, large enough for the
     /// batch evaluator's interleaving.
@@ -76,11 +78,15 @@ public final class Scorer: Sendable {
     ///   - appliesEventAgeSLA: Decide events older than the rules' `degraded.event_age_sla` without the
     ///     model (the stream); false for backtests of historical events.
     ///   - deadLetters: How much of a refused record its envelope embeds.
+    ///   - recordTimeIsClock: Measure the timestamp checks and the age SLA against each record's
+    ///     log timestamp instead of the clock: a replay runs long after the stream decided, and the
+    ///     record's timestamp is the nearest thing it has to the clock the stream read.
     public init(
         validation: ValidationConfiguration, rules: RuleConfiguration, model: ScoringModel?, shadow: ScoringModel? = nil,
         pool: ForestWorkerPool?, appliesEventAgeSLA: Bool = true, observer: (any ScoringObserver)? = nil,
-        deadLetters: DeadLetterConfiguration = DeadLetterConfiguration()
+        deadLetters: DeadLetterConfiguration = DeadLetterConfiguration(), recordTimeIsClock: Bool = false
     ) throws(ScoringError) {
+        self.recordTimeIsClock = recordTimeIsClock
         self.observer = observer
         self.deadLetters = deadLetters
         validator = EventValidator(configuration: validation)
@@ -230,7 +236,8 @@ public final class Scorer: Sendable {
                 continue
             }
             // With state, validity must be a function of the log (see ScoringInput.recordTime).
-            let checkedAgainst = (state != nil ? input.recordTime : nil) ?? reference
+            let clock = (recordTimeIsClock ? input.recordTime : nil) ?? reference
+            let checkedAgainst = (state != nil ? input.recordTime : nil) ?? clock
             let issues = value.withUnsafeBytes { validator.validate($0, now: checkedAgainst, into: &batch.events[index]) }
             guard issues.isEmpty else {
                 if writing {
@@ -239,7 +246,7 @@ public final class Scorer: Sendable {
                 continue
             }
             let eventTime = batch.events[index].eventTime
-            let stale = staleAfterSeconds.map { sla in eventTime.map { reference - $0 > sla } ?? false } ?? false
+            let stale = staleAfterSeconds.map { sla in eventTime.map { clock - $0 > sla } ?? false } ?? false
             batch.validFlags[index] = true
             batch.degraded[index] = model == nil || stale
         }

@@ -6,7 +6,8 @@ struct VerdictCommand: AsyncParsableCommand {
         commandName: "verdict",
         abstract: "Scores payment events from Kafka with tree-ensemble models and business rules.",
         subcommands: [
-            ServeCommand.self, GenerateCommand.self, ReportCommand.self, FeaturesCommand.self, ScoreCommand.self, ModelCommand.self, PredictCommand.self,
+            ServeCommand.self, GenerateCommand.self, ReportCommand.self, FeaturesCommand.self, ScoreCommand.self, ReplayCommand.self, ModelCommand.self,
+            PredictCommand.self,
             BenchCommand.self, LagExporterCommand.self, HealthcheckCommand.self, ConfigCommand.self,
         ]
     )

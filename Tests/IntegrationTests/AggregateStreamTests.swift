@@ -51,4 +51,42 @@ struct AggregateStreamTests {
         }
         #expect(restored >= 1, "no restart restored a partition from its snapshot")
     }
+
+    @Test(
+        "a second instance joins mid-stream and leaves: the state of each partition moves with it, every decision equals the offline replay, and verdict replay reproduces them"
+    )
+    func joinAndLeaveMovesState() async throws {
+        let fixture = try await StreamFixture.make(
+            "aggregates-join", brokers: try TestBroker.brokers(), pipeline: ["max_in_flight: 4000", "commit_interval: 200ms"],
+            features: try AggregateReplay.featuresFile())
+        // 18 s of traffic: a join on Tansu takes about 11 s to be assigned.
+        let total = 27_000
+        let first = try await fixture.start("serve-0")
+        try await first.waitUntilReady()
+        let before = Date().timeIntervalSince1970
+        let generator = try fixture.generator(count: total, rate: 1_500, invalidFraction: 0.01, seed: 37, cards: 300)
+        try await eventually(timeout: .seconds(60), "the first instance scores events") { () async -> Bool in
+            ((try? await first.metric("verdict_events_consumed_total{topic=\"\(fixture.input)\"}")) ?? 0) >= 3_000
+        }
+        let second = try await fixture.start("serve-1")
+        try await second.waitUntilReady(assigned: true, timeout: .seconds(60))
+        try await eventually(timeout: .seconds(60), "the joiner scores the partitions it took") { () async -> Bool in
+            ((try? await second.metric("verdict_events_consumed_total{topic=\"\(fixture.input)\"}")) ?? 0) >= 1_000
+        }
+        // The joiner rebuilt what it took from the log before scoring it.
+        #expect(((try await second.metric("verdict_aggregate_rebuilds_total{result=\"done\"}")) ?? 0) >= 1)
+        second.signal(SIGTERM)
+        #expect(try await second.waitForExit(timeout: .seconds(20)) == 0)
+        while generator.isRunning { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(generator.terminationStatus == 0)
+        let tally = try await OutcomeReader.read(fixture, expected: total)
+        #expect(tally.missing.isEmpty, "lost: \(tally.missing.count)")
+        // The first instance got its partitions back, and rebuilt them past what the joiner decided.
+        #expect(((try await first.metric("verdict_aggregate_rebuilds_total{result=\"done\"}")) ?? 0) >= 2)
+        first.signal(SIGTERM)
+        #expect(try await first.waitForExit(timeout: .seconds(15)) == 0)
+        let decisions = try await OutcomeReader.decisions(fixture, expected: tally.decisionCount)
+        try await AggregateReplay.expectOfflineEqual(decisions, fixture, inputs: total)
+        try await ReplayCommandCheck.expectReplays(fixture, total: total, before: before)
+    }
 }

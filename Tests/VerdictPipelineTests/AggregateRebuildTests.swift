@@ -18,6 +18,14 @@ struct AggregateRebuildTests {
 
     /// A model manager over the repository's configuration with the aggregates added to features.yaml.
     static func models() throws -> ModelManager {
+        let (configuration, scoring) = try configuration()
+        return try ModelManager(
+            configuration: configuration, scoring: scoring, pool: ForestWorkerPool(threads: 2), metrics: nil, logger: Logger(label: "test"),
+            loader: { request throws(ForestError) in try ModelLoader.loadAnyFormat(request) })
+    }
+
+    /// The repository's configuration with the aggregates added to features.yaml.
+    static func configuration() throws -> (VerdictConfiguration, ScoringConfiguration) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("verdict-rebuild-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let features = directory.appendingPathComponent("features.yaml")
@@ -28,20 +36,18 @@ struct AggregateRebuildTests {
         configuration.scoring.features = features.path
         let scoring = try ScoringConfiguration.load(
             features: features.path, rules: configuration.resolve(configuration.scoring.rules), validation: configuration.scoring.validation)
-        return try ModelManager(
-            configuration: configuration, scoring: scoring, pool: ForestWorkerPool(threads: 2), metrics: nil, logger: Logger(label: "test"),
-            loader: { request throws(ForestError) in try ModelLoader.loadAnyFormat(request) })
+        return (configuration, scoring)
     }
 
     /// Generated traffic with per-card repeats, on `partitions` partitions keyed by card, each
     /// record stamped one second after its event (the log's time, which validation measures against).
-    static func log(partitions: Int, perPartition: Int) -> [[KafkaMessage]] {
+    static func log(partitions: Int, perPartition: Int, ago: Double = 7200, spacing: Double = 3) -> [[KafkaMessage]] {
         var options = EventGenerator.Options()
         options.seed = 5
         options.cards = 60
         options.merchants = 30
-        options.start = Date().timeIntervalSince1970 - 7200
-        options.spacing = 3
+        options.start = Date().timeIntervalSince1970 - ago
+        options.spacing = spacing
         options.invalidFraction = 0.02
         var generator = EventGenerator(options: options)
         var logs = [[KafkaMessage]](repeating: [], count: partitions)

@@ -9,11 +9,14 @@ struct ScoringSetup {
     var configuration: VerdictConfiguration
     var scoring: ScoringConfiguration
 
-    init(configPath: String?) throws {
+    /// - Parameters:
+    ///   - features: A features.yaml instead of the configuration's (a challenger's).
+    ///   - rules: A rules.yaml instead of the configuration's (a candidate policy).
+    init(configPath: String?, features: String? = nil, rules: String? = nil) throws {
         configuration = try VerdictConfiguration.load(path: configPath)
         scoring = try ScoringConfiguration.load(
-            features: configuration.resolve(configuration.scoring.features),
-            rules: configuration.resolve(configuration.scoring.rules),
+            features: features ?? configuration.resolve(configuration.scoring.features),
+            rules: rules ?? configuration.resolve(configuration.scoring.rules),
             validation: configuration.scoring.validation
         )
     }
