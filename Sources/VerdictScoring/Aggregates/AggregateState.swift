@@ -179,10 +179,8 @@ public struct AggregatePlan: Sendable {
 /// Not thread-safe: one partition's events are applied by one thread, in offset order.
 public struct AggregateState: Sendable {
     public let plan: AggregatePlan
-    /// Per key field: key to record index, the records, and free record indices.
-    private var index: [[String: Int32]]
-    private var words: [[UInt64]]
-    private var free: [[Int32]]
+    /// Per key field: the records, found by key.
+    private var records: [KeyedRecords]
     /// Newest (clamped) event time seen per key field: idleness is measured against it.
     private var highWater: [Double]
     public private(set) var counters = Counters()
@@ -198,20 +196,15 @@ public struct AggregateState: Sendable {
 
     public init(plan: AggregatePlan) {
         self.plan = plan
-        index = plan.groups.map { _ in [:] }
-        words = plan.groups.map { _ in [] }
-        free = plan.groups.map { _ in [] }
+        records = plan.groups.map { KeyedRecords(stride: $0.stride) }
         highWater = plan.groups.map { _ in -.infinity }
     }
 
     /// Keys held, over every key field.
-    public var keyCount: Int { index.reduce(0) { $0 + $1.count } }
+    public var keyCount: Int { records.reduce(0) { $0 + $1.count } }
 
-    /// Bytes the state holds: the records' capacity, plus an estimate of 64 bytes per key for the
-    /// key map (a card id of up to 15 bytes is stored inline in its String, plus hash table slots).
-    public var approximateBytes: Int {
-        words.reduce(0) { $0 + $1.capacity * 8 } + index.reduce(0) { $0 + $1.capacity * 64 }
-    }
+    /// Bytes the state holds: the records' capacity (each headed by its key) and the key tables.
+    public var approximateBytes: Int { records.reduce(0) { $0 + $1.approximateBytes } }
 
     /// Writes the aggregates of `event` (the values before it) into `values` (one per aggregate, in
     /// plan order; NaN for missing), then adds the event to the state.
@@ -224,14 +217,17 @@ public struct AggregateState: Sendable {
                 for kernel in plan.kernels[g] { values[kernel.column] = .nan }
                 continue
             }
-            let key = range.string(in: record)
+            // A key is its unescaped bytes: an escaped one (rare) is unescaped first.
+            let key =
+                range.escaped
+                ? Array(range.string(in: record).utf8).withUnsafeBytes { KeyedRecords.Key($0) } : KeyedRecords.Key(range.raw(in: record))
             let slot = self.slot(for: key, group: g)
-            let base = Int(slot.index) * group.stride
-            let newest = slot.isNew ? nil : Double(bitPattern: words[g][base])
-            let previous = slot.isNew ? nil : Double(bitPattern: words[g][base + 1])
+            let base = records[g].base(slot.index)
+            let newest = slot.isNew ? nil : Double(bitPattern: records[g].words[base])
+            let previous = slot.isNew ? nil : Double(bitPattern: records[g].words[base + 1])
             // Late events count in the key's newest bucket: time is clamped to the key's high-water mark.
             let clamped = newest.map { Swift.max(time, $0) } ?? time
-            words[g].withUnsafeMutableBufferPointer { all in
+            records[g].words.withUnsafeMutableBufferPointer { all in
                 let state = UnsafeMutableBufferPointer(rebasing: all[base..<(base + group.stride)])
                 for kernel in plan.kernels[g] {
                     values[kernel.column] = Self.step(
@@ -392,45 +388,47 @@ public struct AggregateState: Sendable {
     }
 
     /// The record of `key`, made (zeroed, the window buckets of max empty) when new; evicts at `max_keys`.
-    private mutating func slot(for key: String, group g: Int) -> (index: Int32, isNew: Bool) {
-        if let existing = index[g][key] { return (existing, false) }
-        if index[g].count >= plan.limits.maxKeys { evict(group: g) }
-        let stride = plan.groups[g].stride
-        let slot: Int32
-        if let reused = free[g].popLast() {
-            slot = reused
-        } else {
-            slot = Int32(words[g].count / stride)
-            words[g].append(contentsOf: repeatElement(0, count: stride))
-        }
-        let base = Int(slot) * stride
-        for i in base..<(base + stride) { words[g][i] = 0 }
-        for aggregate in plan.kernels[g] where aggregate.function == .max {
-            for i in 0..<aggregate.buckets { words[g][base + aggregate.offset + i] = (-Double.infinity).bitPattern }
-        }
-        index[g][key] = slot
+    private mutating func slot(for key: KeyedRecords.Key, group g: Int) -> (index: Int32, isNew: Bool) {
+        if let existing = records[g].find(key) { return (existing, false) }
+        if records[g].count >= plan.limits.maxKeys { evict(group: g) }
+        let slot = records[g].insert(key)
+        initialize(slot, group: g)
         return (slot, true)
+    }
+
+    /// A new record's buckets: zero, except max's, which start empty (-infinity).
+    private mutating func initialize(_ slot: Int32, group g: Int) {
+        let base = records[g].base(slot)
+        for aggregate in plan.kernels[g] where aggregate.function == .max {
+            for i in 0..<aggregate.buckets { records[g].words[base + aggregate.offset + i] = (-Double.infinity).bitPattern }
+        }
     }
 
     /// Drops keys idle for more than twice the longest window behind the newest event: their window
     /// values can only matter again for an event later than that. When none is idle, drops the
     /// tenth of keys seen longest ago and counts them as forced.
     private mutating func evict(group g: Int) {
-        let stride = plan.groups[g].stride
         let horizon = highWater[g] - 2 * Swift.max(plan.groups[g].longestWindow, AggregatePlan.minimumIdle)
-        var idle: [String] = []
-        for (key, slot) in index[g] where Double(bitPattern: words[g][Int(slot) * stride]) < horizon { idle.append(key) }
+        let held = records[g]
+        func newest(_ slot: Int32) -> Double { Double(bitPattern: held.words[held.base(slot)]) }
+        var idle: [Int32] = []
+        held.forEach { slot in if newest(slot) < horizon { idle.append(slot) } }
         var dropped = idle
         if idle.isEmpty {
-            let byAge = index[g].sorted { Double(bitPattern: words[g][Int($0.value) * stride]) < Double(bitPattern: words[g][Int($1.value) * stride]) }
-            dropped = byAge.prefix(Swift.max(1, index[g].count / 10)).map(\.key)
+            var all: [Int32] = []
+            all.reserveCapacity(held.count)
+            held.forEach { all.append($0) }
+            // Ties in age are broken by key, so which keys go does not depend on the table's layout.
+            let byAge = all.sorted { a, b in
+                let (x, y) = (newest(a), newest(b))
+                return x != y ? x < y : held.key(a).lexicographicallyPrecedes(held.key(b))
+            }
+            dropped = Array(byAge.prefix(Swift.max(1, held.count / 10)))
             counters.forcedEvictions += dropped.count
         } else {
             counters.idleEvictions += idle.count
         }
-        for key in dropped {
-            if let slot = index[g].removeValue(forKey: key) { free[g].append(slot) }
-        }
+        for slot in dropped { records[g].remove(slot) }
     }
 
     // MARK: Snapshots
@@ -443,7 +441,7 @@ public struct AggregateState: Sendable {
     public func snapshot() -> [UInt8] {
         var out = Self.magic
         // One allocation: a key of up to 16 bytes, its length and its record, per key.
-        out.reserveCapacity(64 + plan.groups.indices.reduce(0) { $0 + index[$1].count * (18 + plan.groups[$1].stride * 8) })
+        out.reserveCapacity(64 + plan.groups.indices.reduce(0) { $0 + records[$1].count * (18 + plan.groups[$1].stride * 8) })
         func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) } }
         put(Self.snapshotVersion)
         put(plan.fingerprint)
@@ -451,19 +449,18 @@ public struct AggregateState: Sendable {
         for g in plan.groups.indices {
             let stride = plan.groups[g].stride
             put(highWater[g].bitPattern)
-            put(UInt32(index[g].count))
-            // Sorted, so equal states give equal bytes.
-            for (key, slot) in index[g].sorted(by: { $0.key < $1.key }) {
-                let bytes = Array(key.utf8)
-                put(UInt16(bytes.count))
-                out.append(contentsOf: bytes)
-                let base = Int(slot) * stride
+            let held = records[g]
+            put(UInt32(held.count))
+            for slot in held.sortedByKey() {
+                put(UInt16(held.keyLength(slot)))
+                held.appendKey(slot, to: &out)
+                let base = held.base(slot)
                 if Int(1).littleEndian == 1 {
-                    words[g].withUnsafeBufferPointer { all in
+                    held.words.withUnsafeBufferPointer { all in
                         out.append(contentsOf: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: all[base..<(base + stride)])))
                     }
                 } else {
-                    for w in 0..<stride { put(words[g][base + w]) }
+                    for w in 0..<stride { put(held.words[base + w]) }
                 }
             }
         }
@@ -498,25 +495,31 @@ public struct AggregateState: Sendable {
             guard keys <= plan.limits.maxKeys else { throw fail("\(keys) keys exceed state.max_keys \(plan.limits.maxKeys)") }
             // The smallest entry is a length and a record: refuse counts the bytes cannot hold.
             guard keys <= (bytes.count - at) / (2 + stride * 8) else { throw fail("\(keys) keys cannot fit in \(bytes.count - at) bytes") }
-            words[g].reserveCapacity(keys * stride)
-            index[g].reserveCapacity(keys)
+            // Sized up front, filled, then stored.
+            var held = KeyedRecords(stride: stride)
+            held.reserve(keys)
+            var record = [UInt64](repeating: 0, count: stride)
             for _ in 0..<keys {
                 let length = Int(try take(UInt16.self))
                 guard bytes.count - at >= length else { throw fail("truncated in a key") }
-                let key = String(decoding: bytes[at..<(at + length)], as: UTF8.self)
+                let start = at
+                func shown() -> String { String(decoding: bytes[start..<(start + Swift.min(length, 32))], as: UTF8.self) }
+                let key = bytes.withUnsafeBytes { KeyedRecords.Key(UnsafeRawBufferPointer(rebasing: $0[start..<(start + length)])) }
                 at += length
-                guard index[g].updateValue(Int32(words[g].count / stride), forKey: key) == nil else { throw fail("key \(key.prefix(32)) appears twice") }
-                let base = words[g].count
+                guard held.find(key) == nil else { throw fail("key \(shown()) appears twice") }
                 // The record in one read: its size was checked against what is left.
-                guard bytes.count - at >= stride * 8 else { throw fail("truncated in the record of key \(key.prefix(32))") }
+                guard bytes.count - at >= stride * 8 else { throw fail("truncated in the record of key \(shown())") }
+                let from = at
                 bytes.withUnsafeBytes { raw in
-                    for w in 0..<stride { words[g].append(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at + w * 8, as: UInt64.self))) }
+                    for w in 0..<stride { record[w] = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: from + w * 8, as: UInt64.self)) }
                 }
                 at += stride * 8
-                for w in 0..<2 where !Self.plausible(Double(bitPattern: words[g][base + w])) {
-                    throw fail("the record of key \(key.prefix(32)) holds an impossible event time")
+                for w in 0..<2 where !Self.plausible(Double(bitPattern: record[w])) {
+                    throw fail("the record of key \(shown()) holds an impossible event time")
                 }
+                held.insert(key, record: record)
             }
+            records[g] = held
         }
         guard at == bytes.count else { throw fail("\(bytes.count - at) bytes after the end") }
     }
