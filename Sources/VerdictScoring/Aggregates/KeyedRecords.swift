@@ -200,10 +200,10 @@ struct KeyedRecords: Sendable {
 
     /// The key of record `index` (held).
     func key(_ index: Int32) -> [UInt8] {
-        if let bytes = longKeys[index] { return bytes }
-        let at = Int(index) * (Self.headerWords + stride)
-        var padded = (words[at + 1].littleEndian, words[at + 2].littleEndian, words[at + 3].littleEndian, words[at + 4].littleEndian)
-        return withUnsafeBytes(of: &padded) { Array($0.prefix(Int(words[at]))) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(keyLength(index))
+        appendKey(index, to: &bytes)
+        return bytes
     }
 
     /// The length of the key of record `index` (held).
