@@ -65,7 +65,7 @@ struct QuadratureSHAPTests {
         let forest = try Self.forest(c.model)
         let rows = try Self.rows(c.rows)
         let plan = try #require(forest.explanationPlan)
-        #expect(plan.quadrature4 + plan.quadrature8 == forest.trees.count, "\(c.model): \(plan)")
+        #expect(plan.quadrature2 + plan.quadrature4 + plan.quadrature8 == forest.trees.count, "\(c.model): \(plan)")
         // Rows enough to cover missing values and every branch side; the recursive reference is
         // slow in debug builds, so it checks fewer (this suite runs beside the integration tests).
         var againstTable = 0.0, againstRecursive = 0.0
@@ -112,11 +112,14 @@ struct QuadratureSHAPTests {
         return try Forest(info: info, trees: trees, sha256: "")
     }
 
-    @Test("takes paths of up to 8 distinct features with 4 points, up to 16 with 8, and leaves the rest and zero covers to path decomposition")
+    @Test("takes paths of up to 4 distinct features with 2 points, up to 8 with 4, up to 16 with 8, and leaves the rest and zero covers to path decomposition")
     func choosesTheRuleByDistinctFeatures() throws {
-        let trees = [Self.chain(depth: 8), Self.chain(depth: 9), Self.chain(depth: 16), Self.chain(depth: 17), Self.chain(depth: 5, zeroCoverAt: 2)]
+        let trees = [
+            Self.chain(depth: 1), Self.chain(depth: 4), Self.chain(depth: 5), Self.chain(depth: 8), Self.chain(depth: 9), Self.chain(depth: 16),
+            Self.chain(depth: 17), Self.chain(depth: 5, zeroCoverAt: 2),
+        ]
         let forest = try Self.forest(of: trees, features: 17)
-        #expect(forest.explanationPlan == ExplanationPlan(quadrature4: 1, quadrature8: 2, pathDecomposition: 2, recursive: 0))
+        #expect(forest.explanationPlan == ExplanationPlan(quadrature2: 2, quadrature4: 2, quadrature8: 2, pathDecomposition: 2, recursive: 0))
         // Rows that follow and leave the chain at every level, missing values included.
         var rows: [[Double]] = []
         for exit in 0...17 {
@@ -148,7 +151,7 @@ struct QuadratureSHAPTests {
 
     @Test("Gauss-Legendre rules integrate polynomials up to degree 2Q - 1 exactly on [0, 1]")
     func quadratureRulesAreExact() {
-        for q in [4, 8] {
+        for q in [2, 4, 8] {
             let rule = GaussLegendre(points: q)
             #expect(abs(rule.weights.reduce(0, +) - 1) <= 1e-15)
             for degree in 0..<(2 * q) {

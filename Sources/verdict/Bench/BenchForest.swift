@@ -24,7 +24,7 @@ struct BenchForest: AsyncParsableCommand {
         if json {
             let plan =
                 forest.explanationPlan.map {
-                    #"{"quadrature4":\#($0.quadrature4),"quadrature8":\#($0.quadrature8),"path_decomposition":\#($0.pathDecomposition),"recursive":\#($0.recursive)}"#
+                    #"{"quadrature2":\#($0.quadrature2),"quadrature4":\#($0.quadrature4),"quadrature8":\#($0.quadrature8),"path_decomposition":\#($0.pathDecomposition),"recursive":\#($0.recursive)}"#
                 } ?? "null"
             let batch = result.batchRowsPerSecond.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\(Int($0.value))" }.joined(separator: ",")
             print(
@@ -40,7 +40,7 @@ struct BenchForest: AsyncParsableCommand {
             if let explain = result.explain, let plan = forest.explanationPlan {
                 print(String(format: "TreeSHAP, one row (all contributions): p50 %.1f µs, p99 %.1f µs", explain.p50, explain.p99))
                 print(
-                    "TreeSHAP method per tree: \(plan.quadrature4) quadrature (4 points), \(plan.quadrature8) quadrature (8 points), \(plan.pathDecomposition) path decomposition, \(plan.recursive) recursive"
+                    "TreeSHAP method per tree: \(plan.quadrature2) quadrature (2 points), \(plan.quadrature4) quadrature (4 points), \(plan.quadrature8) quadrature (8 points), \(plan.pathDecomposition) path decomposition, \(plan.recursive) recursive"
                 )
             }
         }
