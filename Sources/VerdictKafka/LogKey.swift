@@ -36,6 +36,8 @@ public enum LogKey {
     public static let facility = "kafka.facility"
     public static let undelivered = "kafka.undelivered"
     public static let timeout = "kafka.timeout"
+    /// `max.poll.interval.ms`, in seconds, where a log weighs something against it.
+    public static let maxPollInterval = "kafka.max_poll_interval"
     public static let keys = "aggregates.keys"
     public static let from = "aggregates.from"
 }

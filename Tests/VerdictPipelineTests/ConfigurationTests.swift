@@ -147,6 +147,22 @@ struct ConfigurationTests {
         #expect(try tuned.consumerConfiguration().client.properties["fetch.wait.max.ms"] == "100")
     }
 
+    @Test("max_poll_interval reaches librdkafka, may not be set through the pass-through, and may not be below the session timeout")
+    func maxPollInterval() throws {
+        let raised = try VerdictConfiguration.load(path: try Self.write("kafka:\n  consumer:\n    max_poll_interval: 30m\n"), environment: [:])
+        #expect(try raised.consumerConfiguration().librdkafkaProperties()["max.poll.interval.ms"] == "1800000")
+        let variable = try VerdictConfiguration.load(path: try Self.write(""), environment: ["VERDICT_KAFKA_CONSUMER_MAX_POLL_INTERVAL": "10m"])
+        #expect(try variable.consumerConfiguration().maxPollInterval == .seconds(600))
+        let passedThrough = try VerdictConfiguration.load(
+            path: try Self.write("kafka:\n  consumer:\n    properties: {max.poll.interval.ms: \"900000\"}\n"), environment: [:])
+        let refused = #expect(throws: ConfigurationError.self) { try passedThrough.consumerConfiguration() }
+        #expect(refused.map { "\($0)" }?.contains("kafka.consumer.max_poll_interval") == true)
+        let short = try VerdictConfiguration.load(
+            path: try Self.write("kafka:\n  consumer:\n    session_timeout: 45s\n    max_poll_interval: 30s\n"), environment: [:])
+        let tooShort = #expect(throws: ConfigurationError.self) { try short.consumerConfiguration() }
+        #expect(tooShort.map { "\($0)" }?.contains("at least the session timeout") == true)
+    }
+
     /// A value of the key's kind that differs from its default, as YAML and as the variable's text.
     static func sample(_ key: ConfigurationKey) -> (yaml: String, text: String, expected: ConfigurationKey.Value)? {
         switch key.kind {
@@ -285,6 +301,7 @@ struct ConfigurationTests {
         let kafkaProducer = KafkaProducerConfiguration()
         #expect(consumer.maxBatchSize == kafkaConsumer.maxBatchSize)
         #expect(consumer.sessionTimeout == kafkaConsumer.sessionTimeout)
+        #expect(consumer.maxPollInterval == kafkaConsumer.maxPollInterval)
         #expect(consumer.offsetReset == kafkaConsumer.offsetReset)
         #expect(consumer.groupID == kafkaConsumer.groupID)
         #expect(consumer.autoCommitInterval == kafkaConsumer.autoCommitInterval)

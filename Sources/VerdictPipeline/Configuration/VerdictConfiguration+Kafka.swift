@@ -44,6 +44,7 @@ extension VerdictConfiguration {
         "enable.auto.commit": "set pipeline.commit_interval (exactly-once commits in transactions)",
         "group.id": "set kafka.consumer.group_id",
         "group.instance.id": "set kafka.consumer.group_instance_id",
+        "max.poll.interval.ms": "set kafka.consumer.max_poll_interval (a rebuild of aggregate state warns against it)",
         "isolation.level": "the service reads read_committed so aborted upstream transactions are never scored",
         "bootstrap.servers": "set kafka.bootstrap_servers",
     ]
@@ -69,12 +70,19 @@ extension VerdictConfiguration {
         guard let reset = KafkaConsumerConfiguration.OffsetReset(rawValue: kafka.consumer.offsetReset) else {
             throw ConfigurationError("kafka.consumer.offset_reset '\(kafka.consumer.offsetReset)' is not earliest, latest or error")
         }
+        // librdkafka refuses a consumer whose max.poll.interval.ms is below its session.timeout.ms.
+        guard kafka.consumer.maxPollInterval.duration >= kafka.consumer.sessionTimeout.duration else {
+            throw ConfigurationError(
+                "kafka.consumer.max_poll_interval (\(kafka.consumer.maxPollInterval)) is shorter than kafka.consumer.session_timeout (\(kafka.consumer.sessionTimeout)); raise it to at least the session timeout"
+            )
+        }
         return KafkaConsumerConfiguration(
             client: client,
             groupID: kafka.consumer.groupID,
             groupInstanceID: kafka.consumer.groupInstanceID,
             offsetReset: reset,
             sessionTimeout: kafka.consumer.sessionTimeout.duration,
+            maxPollInterval: kafka.consumer.maxPollInterval.duration,
             // Exactly-once commits offsets in the transactions; at-least-once stores them after
             // delivery and commits them every commit_interval, on revoke and on shutdown.
             autoCommitInterval: exactlyOnce ? nil : pipeline.commitInterval.duration,

@@ -52,6 +52,7 @@ public struct VerdictConfiguration: Sendable {
             public var groupID: String = KafkaConsumerConfiguration().groupID
             public var groupInstanceID: String?
             public var sessionTimeout: ConfigDuration = ConfigDuration(KafkaConsumerConfiguration().sessionTimeout)
+            public var maxPollInterval: ConfigDuration = ConfigDuration(KafkaConsumerConfiguration().maxPollInterval)
             public var offsetReset: String = KafkaConsumerConfiguration().offsetReset.rawValue
             /// Short, because an event waiting in a fetch is an event not yet decided; brokers
             /// answer sooner whenever data is there.

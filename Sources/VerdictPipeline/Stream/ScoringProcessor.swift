@@ -27,6 +27,8 @@ public final class ScoringProcessor: RecordProcessor {
     private let snapshots: StateSnapshotDirectory?
     private let status: PipelineStatus?
     private let snapshotInterval: Double
+    /// librdkafka's max.poll.interval.ms in seconds: how long rebuilds may hold the poll thread.
+    private let pollInterval: Double
     /// When each partition's state was last written to `snapshots` (seconds since the epoch).
     private let snapshotted = Mutex<[KafkaTopicPartition: Double]>([:])
     /// Snapshots are encoded and written here, off the poll thread (a million keys take seconds).
@@ -39,12 +41,15 @@ public final class ScoringProcessor: RecordProcessor {
     ///   - snapshotInterval: Seconds between two snapshots of a partition (also written on release).
     ///   - status: Told of a rebuild's progress: a rebuild blocks the poll loop, and /healthz must
     ///     read one that advances as alive and one that is stuck (retrying) as not.
+    ///   - pollInterval: The consumer's `max.poll.interval.ms`, in seconds: rebuilds that hold the
+    ///     poll thread for half of it are logged as a warning, and past it as an error.
     public init(
         models: ModelManager, decisionsTopic: String, deadLetterTopic: String, metrics: PipelineMetrics?, history: PartitionHistory? = nil,
         snapshots: StateSnapshotDirectory? = nil, snapshotInterval: Double = 60, status: PipelineStatus? = nil,
-        logger: Logger = Logger(label: "verdict.scoring")
+        pollInterval: Duration = KafkaConsumerConfiguration().maxPollInterval, logger: Logger = Logger(label: "verdict.scoring")
     ) {
         self.status = status
+        self.pollInterval = pollInterval.seconds
         self.snapshots = snapshots
         self.snapshotInterval = snapshotInterval
         self.models = models
@@ -154,10 +159,54 @@ public final class ScoringProcessor: RecordProcessor {
     /// new to this instance, or rewound to a record the state already holds.
     private func rebuildWhereNeeded(_ messages: [KafkaMessage], scorer: Scorer, state: AggregateStore) {
         var seen = Set<KafkaTopicPartition>()
+        var hold = PollHold(limit: pollInterval)
         for message in messages where seen.insert(message.topicPartition).inserted {
             let partition = EventSource.Partition(topic: message.topic, partition: message.partition)
             if state.continues(partition, at: message.offset) { continue }
-            rebuild(message.topicPartition, before: message.offset, scorer: scorer, state: state)
+            rebuild(message.topicPartition, before: message.offset, scorer: scorer, state: state, hold: &hold)
+        }
+    }
+
+    /// How long one batch's rebuilds have held the poll thread, against `max.poll.interval.ms`.
+    /// Past it librdkafka leaves the group: the partitions being rebuilt are revoked, and whoever
+    /// takes them rebuilds them again, so a log too long for the interval never gets scored. The
+    /// operator hears of it at half the interval, while raising it still helps.
+    struct PollHold {
+        enum Stage: Int, Comparable {
+            case within, half, exceeded
+            static func < (a: Stage, b: Stage) -> Bool { a.rawValue < b.rawValue }
+        }
+
+        let limit: Double
+        private let started = ContinuousClock.now
+        private(set) var reported = Stage.within
+
+        init(limit: Double) { self.limit = limit }
+
+        /// The stage just reached, once each, and the seconds held so far.
+        mutating func advance() -> (stage: Stage, seconds: Double)? {
+            let seconds = (ContinuousClock.now - started).seconds
+            let stage: Stage = seconds >= limit ? .exceeded : seconds >= limit / 2 ? .half : .within
+            guard stage > reported else { return nil }
+            reported = stage
+            return (stage, seconds)
+        }
+    }
+
+    private func checkHold(_ hold: inout PollHold, _ partition: KafkaTopicPartition) {
+        guard let (stage, seconds) = hold.advance() else { return }
+        let metadata: Logger.Metadata = [
+            LogKey.partition: "\(partition)", LogKey.duration: "\(String(format: "%.1f", seconds))",
+            LogKey.maxPollInterval: "\(String(format: "%.1f", hold.limit))",
+        ]
+        if stage == .exceeded {
+            logger.error(
+                "rebuilding aggregate state held the poll thread past kafka.consumer.max_poll_interval: the consumer leaves the group, and its partitions are rebuilt again when assigned; raise kafka.consumer.max_poll_interval above the rebuild's time or set pipeline.state_directory",
+                metadata: metadata)
+        } else {
+            logger.warning(
+                "rebuilding aggregate state has held the poll thread for half of kafka.consumer.max_poll_interval; past it the consumer leaves the group: raise kafka.consumer.max_poll_interval or set pipeline.state_directory",
+                metadata: metadata)
         }
     }
 
@@ -165,7 +214,7 @@ public final class ScoringProcessor: RecordProcessor {
     /// failure (broker unreachable) is retried with backoff for as long as it takes: scoring the
     /// partition without its history would publish wrong values. At shutdown it gives up; the relay
     /// then drops the batch unstored.
-    private func rebuild(_ partition: KafkaTopicPartition, before end: Int64, scorer: Scorer, state: AggregateStore) {
+    private func rebuild(_ partition: KafkaTopicPartition, before end: Int64, scorer: Scorer, state: AggregateStore, hold: inout PollHold) {
         var attempt = 0
         while !stopping.load(ordering: .relaxed) {
             let start = restoreSnapshot(partition, before: end, state: state)
@@ -176,6 +225,7 @@ public final class ScoringProcessor: RecordProcessor {
                     try history?(partition, start, end) { batch in
                         scorer.warm(Self.inputs(batch, receivedAt: Date().timeIntervalSince1970), state: state)
                         status?.polled()
+                        checkHold(&hold, partition)
                     } ?? 0
                 let seconds = (clock.now - started).seconds
                 metrics?.aggregateRebuild(records: read, done: true)
@@ -200,6 +250,7 @@ public final class ScoringProcessor: RecordProcessor {
                 // In steps, so that a shutdown is not held by a long backoff.
                 let until = Date().addingTimeInterval(delay)
                 while Date() < until && !stopping.load(ordering: .relaxed) { Thread.sleep(forTimeInterval: 0.05) }
+                checkHold(&hold, partition)
             }
         }
     }

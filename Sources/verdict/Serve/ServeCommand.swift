@@ -58,7 +58,7 @@ struct ServeCommand: AsyncParsableCommand {
         let processor = ScoringProcessor(
             models: models, decisionsTopic: configuration.topics.decisions, deadLetterTopic: configuration.topics.deadLetters, metrics: metrics,
             history: history, snapshots: snapshots, snapshotInterval: configuration.pipeline.stateSnapshotInterval.seconds, status: status,
-            logger: logger)
+            pollInterval: configuration.kafka.consumer.maxPollInterval.duration, logger: logger)
         let stream = StreamService(configuration: configuration, processor: processor, metrics: metrics, status: status, logger: logger)
         let adminToken = try Self.adminToken(configuration)
         let sidecar = Sidecar.application(
