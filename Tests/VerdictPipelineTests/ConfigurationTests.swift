@@ -161,6 +161,10 @@ struct ConfigurationTests {
             path: try Self.write("kafka:\n  consumer:\n    session_timeout: 45s\n    max_poll_interval: 30s\n"), environment: [:])
         let tooShort = #expect(throws: ConfigurationError.self) { try short.consumerConfiguration() }
         #expect(tooShort.map { "\($0)" }?.contains("at least the session timeout") == true)
+        // Exactly-once retries a commit on the poll thread: never for longer than half the interval.
+        #expect(TransactionalRelay.Configuration(callTimeout: .seconds(30), maxPollInterval: .seconds(300)).commitDeadline == .seconds(120))
+        #expect(TransactionalRelay.Configuration(callTimeout: .seconds(30), maxPollInterval: .seconds(90)).commitDeadline == .seconds(45))
+        #expect(TransactionalRelay.Configuration(callTimeout: .seconds(7), maxPollInterval: .seconds(90)).callTimeout == .seconds(7))
     }
 
     /// A value of the key's kind that differs from its default, as YAML and as the variable's text.

@@ -51,7 +51,7 @@ extension VerdictConfiguration {
             "How long the group waits for a silent member before reassigning its partitions."),
         .key(
             "kafka.consumer.max_poll_interval", \.kafka.consumer.maxPollInterval, .duration(minimum: .seconds(1)),
-            "Longest the poll thread may go between two polls before the consumer leaves the group (`max.poll.interval.ms`); at least `session_timeout`. Rebuilding a partition's aggregate state holds the poll thread: an instance that rebuilds for longer leaves the group and rebuilds again when it rejoins. Set this above the longest rebuild (a partition's retained log at about 100,000 records a second on the development broker), or bound the rebuild with `pipeline.state_directory`; a rebuild warns at half of it."
+            "Longest the poll thread may go between two polls before the consumer leaves the group (`max.poll.interval.ms`); at least `session_timeout`. Rebuilding a partition's aggregate state holds the poll thread: an instance that rebuilds for longer leaves the group and rebuilds again when it rejoins. Set this above the longest rebuild (a partition's retained log at about 100,000 records a second on the development broker), or bound the rebuild with `pipeline.state_directory`; a rebuild warns at half of it. Exactly-once retries a transaction's commit for at most half of it (and at most 2 minutes)."
         ),
         .key(
             "kafka.consumer.offset_reset", \.kafka.consumer.offsetReset, .choice(KafkaConsumerConfiguration.OffsetReset.allCases.map(\.rawValue)),

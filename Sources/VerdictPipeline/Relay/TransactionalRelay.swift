@@ -38,6 +38,14 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
             self.callTimeout = callTimeout
             self.commitDeadline = commitDeadline
         }
+
+        /// The default budgets, with the commit deadline kept within half of the consumer's
+        /// `max.poll.interval.ms`: a commit retried on the poll thread for longer would take the
+        /// consumer out of the group with its transaction open.
+        public init(callTimeout: Duration, maxPollInterval: Duration) {
+            self.init(callTimeout: callTimeout)
+            commitDeadline = min(commitDeadline, maxPollInterval / 2)
+        }
     }
 
     private let processor: any RecordProcessor

@@ -54,7 +54,8 @@ public final class StreamService: Service, Sendable {
             producer = try KafkaProducer(configuration: c.producerConfiguration(), logger: logger, onError: onError, deliveryReports: { _ in })
             transactional = TransactionalRelay(
                 processor: processor, producer: producer,
-                configuration: TransactionalRelay.Configuration(callTimeout: c.kafka.producer.messageTimeout.duration),
+                configuration: TransactionalRelay.Configuration(
+                    callTimeout: c.kafka.producer.messageTimeout.duration, maxPollInterval: c.kafka.consumer.maxPollInterval.duration),
                 logger: logger, observer: observer
             )
         } else {
