@@ -171,12 +171,16 @@ struct AggregateRebuildTests {
         }
         let capture = PANLeakPropertyTests.Capture()
         let logger = Logger(label: "test") { _ in PANLeakPropertyTests.CaptureHandler(capture: capture) }
+        let status = PipelineStatus()
         let processor = ScoringProcessor(
             models: try Self.models(), decisionsTopic: "decisions", deadLetterTopic: "dlq", metrics: nil, history: slow,
-            pollInterval: .milliseconds(500), logger: logger)
+            status: status, pollInterval: .milliseconds(500), logger: logger)
         let resumed = try Self.run(processor, Array(logs[0][1_900..<1_950]), batch: 50)
         for (record, values) in resumed { #expect(uninterrupted[record] == values, "\(record) after a slow rebuild") }
         #expect(history.calls.withLock { $0 } == ["0<1900"])
+        // Its progress counted as polling only up to the interval: the last of it was at least
+        // the 280 ms of batches after 500 ms ago, so /healthz would read the stall.
+        #expect(status.secondsSinceLastPoll.map { $0 >= 0.2 } == true, "\(String(describing: status.secondsSinceLastPoll))")
         let held = capture.lines.withLock { $0 }.filter { $0.contains("max_poll_interval;") || $0.contains("past kafka.consumer.max_poll_interval") }
         #expect(held.count == 2, "\(held)")
         #expect(held.first?.hasPrefix("rebuilding aggregate state has held the poll thread for half of") == true, "\(held)")

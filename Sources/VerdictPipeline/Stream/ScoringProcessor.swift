@@ -224,8 +224,12 @@ public final class ScoringProcessor: RecordProcessor {
                 let read =
                     try history?(partition, start, end) { batch in
                         scorer.warm(Self.inputs(batch, receivedAt: Date().timeIntervalSince1970), state: state)
-                        status?.polled()
                         checkHold(&hold, partition)
+                        // Past max.poll.interval.ms the consumer is out of the group, and this
+                        // rebuild's partitions will be taken away: its progress no longer counts as
+                        // alive, so /healthz turns 503 instead of staying green through a rebuild
+                        // that cannot end in scoring.
+                        if hold.reported < .exceeded { status?.polled() }
                     } ?? 0
                 let seconds = (clock.now - started).seconds
                 metrics?.aggregateRebuild(records: read, done: true)
