@@ -13,7 +13,7 @@ help:
 	@echo "make test   - bootstrap, build, make check, start the broker, run unit and integration tests, stop it"
 	@echo "make check  - validate the image, compose stack, Kubernetes overlays, alerts, dashboard, scripts, YAML, training/"
 	@echo "make build  - the optimized binary at $(RELEASE_BIN)"
-	@echo "make model  - retrain the default model in a pinned Python environment (training/)"
+	@echo "make model  - retrain verdict-fraud 2.0.0 (config/stateful) in a pinned Python environment (training/)"
 	@echo "make bench  - the benchmarks reported in docs/benchmarks.md"
 	@echo "make chaos  - the fault matrix in docs/reliability.md (many minutes)"
 	@echo "make fuzz   - libFuzzer + AddressSanitizer over the hostile-input parsers (FUZZ_SECONDS=60 per target)"
@@ -74,7 +74,8 @@ FUZZ_SECONDS ?= 60
 fuzz: bootstrap
 	scripts/fuzz $(FUZZ_SECONDS)
 
-# Retrains the default model (models/verdict-fraud) in training/.venv, built from the hashed lock.
+# Retrains verdict-fraud 2.0.0 (models/verdict-fraud/2.0.0, config/stateful) in training/.venv,
+# built from the hashed lock.
 model: build
 	scripts/train-model
 

@@ -34,6 +34,7 @@ import scipy
 import skl2onnx
 import sklearn
 import xgboost as xgb
+import yaml
 from skl2onnx import to_onnx
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
@@ -55,9 +56,31 @@ def load_matrix(features_csv, labels_csv):
     ids = [r[0] for r in rows]
     x = np.array([[float(v) if v != "" else np.nan for v in r[1:]] for r in rows], dtype=np.float64)
     with open(labels_csv) as f:
-        labels = {r["transaction_id"]: int(r["is_fraud"]) for r in csv.DictReader(f)}
-    y = np.array([labels[i] for i in ids], dtype=np.int32)
-    return header[1:], ids, x, y
+        labels = {r["transaction_id"]: (int(r["is_fraud"]), r["pattern"]) for r in csv.DictReader(f)}
+    y = np.array([labels[i][0] for i in ids], dtype=np.int32)
+    patterns = np.array([labels[i][1] for i in ids])
+    return header[1:], ids, x, y, patterns
+
+
+def recall_by_pattern(p, y, patterns, threshold):
+    """Share of each fraud pattern's labelled-fraud events scored at or above `threshold`."""
+    out = {}
+    for pattern in sorted(set(patterns[y == 1])):
+        chosen = (y == 1) & (patterns == pattern)
+        out[pattern] = float((p[chosen] >= threshold).mean())
+    return out
+
+
+def threshold_at_fpr(p, y, fpr):
+    """The score legitimate traffic reaches with probability `fpr` (the review threshold)."""
+    return float(np.quantile(p[y == 0], 1 - fpr))
+
+
+def aggregate_definitions(features_path):
+    """features.yaml's aggregates, as the card records them (verdict checks them on load)."""
+    with open(features_path) as f:
+        config = yaml.safe_load(f)
+    return [{k: v for k, v in a.items() if k != "reason"} for a in config.get("aggregates") or []]
 
 
 def evaluate(y, p):
@@ -94,19 +117,25 @@ def repair_missing_directions(model, proto):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--verdict", default=os.path.join(ROOT, ".build/release/verdict"))
-    parser.add_argument("--config", default=os.path.join(ROOT, "config/verdict.yaml"))
-    parser.add_argument("--features", default=os.path.join(ROOT, "config/features.yaml"))
+    # 2.0.0 reads the stream aggregates: its configuration is config/stateful (docs/features.md).
+    parser.add_argument("--config", default=os.path.join(ROOT, "config/stateful/verdict.yaml"))
+    parser.add_argument("--features", default=os.path.join(ROOT, "config/stateful/features.yaml"))
     parser.add_argument("--name", default="verdict-fraud")
-    parser.add_argument("--version", default="1.0.0")
+    parser.add_argument("--version", default="2.0.0")
     parser.add_argument("--out", default=os.path.join(ROOT, "models"))
     parser.add_argument("--rows", type=int, default=400_000)
     parser.add_argument("--seed", type=int, default=20261123)
     parser.add_argument("--start", default="2026-09-01T00:00:00Z")
+    parser.add_argument("--profile", default="sequences", help="verdict generate --profile (1.0.0 was trained on realistic)")
+    parser.add_argument("--spacing", default="3", help="verdict generate --spacing: mean seconds between events")
+    parser.add_argument("--baseline", default=os.path.join(ROOT, "models/verdict-fraud/1.0.0"),
+                        help="an earlier version to evaluate on the same holdout ('' for none)")
     parser.add_argument("--trees", type=int, default=300)
     parser.add_argument("--depth", type=int, default=6)
     parser.add_argument("--review-fpr", type=float, default=0.01)
     parser.add_argument("--decline-fpr", type=float, default=0.001)
-    parser.add_argument("--no-activate", action="store_true", help="do not make the new version ACTIVE")
+    parser.add_argument("--activate", action="store_true",
+                        help="make the new version ACTIVE, which the default deployment (config/verdict.yaml) serves")
     parser.add_argument("--skip-candidates", action="store_true", help="train only the XGBoost model")
     args = parser.parse_args()
 
@@ -114,11 +143,13 @@ def main():
     os.makedirs(work, exist_ok=True)
     events, labels, features_csv = (os.path.join(work, n) for n in ("events.jsonl", "labels.csv", "features.csv"))
     run([args.verdict, "generate", "--output", events, "--labels", labels, "--count", str(args.rows),
-         "--seed", str(args.seed), "--start", args.start, "--spacing", "3"])
+         "--seed", str(args.seed), "--start", args.start, "--spacing", args.spacing, "--profile", args.profile])
     run([args.verdict, "features", "--config", args.config, "--input", events, "--output", features_csv, "--id-column"])
-    names, _, x, y = load_matrix(features_csv, labels)
+    names, _, x, y, patterns = load_matrix(features_csv, labels)
+    aggregates = aggregate_definitions(args.features)
     split = int(len(y) * 0.8)
     x_train, y_train, x_test, y_test = x[:split], y[:split], x[split:], y[split:]
+    patterns_test = patterns[split:]
     print(f"data: {len(y)} events, {y.mean():.4f} fraud; train {split}, holdout {len(y) - split}", flush=True)
 
     xgb_params = {"objective": "binary:logistic", "max_depth": args.depth, "eta": 0.08, "subsample": 0.8,
@@ -129,6 +160,27 @@ def main():
     booster = xgb.train(xgb_params, train, num_boost_round=args.trees)
     p_xgb = booster.predict(test)
     results = {"xgboost": evaluate(y_test, p_xgb)}
+    # What each fraud pattern loses at the review threshold (1% FPR) without the stream's state:
+    # the same training without the aggregate columns, and the earlier version, on this holdout.
+    by_pattern = {"xgboost": recall_by_pattern(p_xgb, y_test, patterns_test, threshold_at_fpr(p_xgb, y_test, args.review_fpr))}
+    aggregate_names = {a["name"] for a in aggregates}
+    if aggregate_names & set(names):
+        keep = [i for i, n in enumerate(names) if n not in aggregate_names]
+        plain = xgb.train(xgb_params, xgb.DMatrix(x_train[:, keep], label=y_train, feature_names=[names[i] for i in keep]),
+                          num_boost_round=args.trees)
+        p_plain = plain.predict(xgb.DMatrix(x_test[:, keep], feature_names=[names[i] for i in keep]))
+        results["xgboost_without_aggregates"] = evaluate(y_test, p_plain)
+        by_pattern["xgboost_without_aggregates"] = recall_by_pattern(
+            p_plain, y_test, patterns_test, threshold_at_fpr(p_plain, y_test, args.review_fpr))
+    if args.baseline and os.path.exists(os.path.join(args.baseline, "card.json")):
+        with open(os.path.join(args.baseline, "card.json")) as f:
+            baseline_card = json.load(f)
+        columns = [names.index(n) for n in baseline_card["features"]]
+        earlier = xgb.Booster(model_file=os.path.join(args.baseline, baseline_card["model_file"]))
+        p_base = earlier.predict(xgb.DMatrix(x_test[:, columns], feature_names=baseline_card["features"]))
+        key = "baseline_" + baseline_card["version"]
+        results[key] = evaluate(y_test, p_base)
+        by_pattern[key] = recall_by_pattern(p_base, y_test, patterns_test, threshold_at_fpr(p_base, y_test, args.review_fpr))
 
     if not args.skip_candidates:
         lgb_params = {"objective": "binary", "num_leaves": 31, "learning_rate": 0.05, "feature_fraction": 0.8,
@@ -176,12 +228,20 @@ def main():
             "lightgbm": lgb.__version__, "scipy": scipy.__version__, "skl2onnx": skl2onnx.__version__,
             "requirements_lock_sha256": sha256(os.path.join(ROOT, "training", "requirements.lock"))}},
         "parameters": {**{k: v for k, v in xgb_params.items()}, "num_boost_round": args.trees},
-        "training_data": {"generator": "verdict generate", "seed": args.seed, "rows": len(y), "start": args.start,
+        "training_data": {"generator": "verdict generate", "profile": args.profile, "spacing_seconds": float(args.spacing),
+                          "seed": args.seed, "rows": len(y), "start": args.start,
                           "train_rows": split, "holdout_rows": len(y) - split, "fraud_rate": float(y.mean()),
                           "events_sha256": sha256(events), "features_sha256": sha256(features_csv)},
         "features": names,
         "feature_config_sha256": sha256(args.features),
-        "metrics": {f"{model}_{metric}": value for model, values in results.items() for metric, value in values.items()},
+        # What verify compares: the definitions of these features only (verdict model fingerprint).
+        "feature_definitions_sha256": subprocess.run(
+            [args.verdict, "model", "fingerprint", "--features", args.features, *names],
+            check=True, cwd=ROOT, capture_output=True, text=True).stdout.strip(),
+        "aggregates": [a for a in aggregates if a["name"] in names],
+        "metrics": {f"{model}_{metric}": value for model, values in results.items() for metric, value in values.items()}
+        | {f"{model}_recall_at_1pct_fpr_{pattern}": value
+           for model, values in by_pattern.items() for pattern, value in values.items()},
         "thresholds": {"review_at": review_at, "decline_at": decline_at,
                        "target_false_positive_rates": {"review": args.review_fpr, "decline": args.decline_fpr}},
         "psi_reference": {"score": psi_bins(train_scores),
@@ -192,7 +252,7 @@ def main():
     with open(os.path.join(version_dir, "card.json"), "w") as f:
         json.dump(card, f, indent=1)
         f.write("\n")
-    if not args.no_activate:
+    if args.activate:
         with open(os.path.join(args.out, args.name, "ACTIVE"), "w") as f:
             f.write(args.version + "\n")
 
@@ -215,7 +275,10 @@ def main():
 
     print(f"model: {model_path} (sha256 {card['sha256']})")
     for model, values in results.items():
-        print(f"  {model:20s} " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+        print(f"  {model:28s} " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    print(f"recall at {args.review_fpr:.0%} FPR by pattern (holdout):")
+    for model, values in by_pattern.items():
+        print(f"  {model:28s} " + "  ".join(f"{k} {v:.3f}" for k, v in values.items()))
 
 
 if __name__ == "__main__":

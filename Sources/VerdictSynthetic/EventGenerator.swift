@@ -48,6 +48,14 @@ public struct EventGenerator: Sendable {
         /// so throughput is measured on traffic that needs many explanations. Not labelled (every
         /// event is `wide`, not fraud).
         case wide
+        /// Per-card timelines in event-time order: each card spends at its own rate, mostly at a
+        /// few regular merchants, and fraud comes as episodes on a card's timeline (card testing as
+        /// a burst of tiny charges seconds apart, then purchases; a takeover's run of transfers to
+        /// new recipients; a night of spending abroad; a new mule card emptied through an off-ramp;
+        /// a velocity spike at high-risk merchants). The upstream `transactions_last_24h` is an
+        /// hourly batch figure, blind to the current hour. What models with stream aggregates are
+        /// trained on (`make model`, docs/features.md).
+        case sequences
     }
 
     /// One generated event.
@@ -92,9 +100,11 @@ public struct EventGenerator: Sendable {
     }()
 
     public let options: Options
-    private let cards: [Card]
-    private let merchants: [Merchant]
-    private var rng: SeededGenerator
+    let cards: [Card]
+    let merchants: [Merchant]
+    var rng: SeededGenerator
+    /// The `sequences` profile's timelines, made on its first event.
+    var timelines: CardTimelines?
     private var sequence: UInt64 = 0
     private var clock: Double
     /// A card under a card-testing burst: (card index, remaining events).
@@ -149,14 +159,20 @@ public struct EventGenerator: Sendable {
     /// The next event. `now` overrides the event time (stream mode uses the wall clock).
     public mutating func next(now: Double? = nil) -> Event {
         sequence += 1
-        if options.spacing > 0 { clock += rng.exponential(mean: options.spacing) }
+        if options.spacing > 0 && options.profile != .sequences { clock += rng.exponential(mean: options.spacing) }
         var time = now ?? clock
         let id = String(format: "tx_%@_%010llu", String(options.seed, radix: 36), sequence)
         var fields = Fields()
         var pattern = "legit"
         var fraud = false
 
-        if options.profile == .wide {
+        if options.profile == .sequences {
+            let event = nextInSequence(now: now)
+            fields = event.fields
+            pattern = event.pattern
+            fraud = event.fraud
+            time = event.time
+        } else if options.profile == .wide {
             pattern = "wide"
             wide(&fields)
         } else if let current = burst, current.left > 0 {
@@ -397,6 +413,6 @@ extension EventGenerator {
     ]
 }
 
-private extension Int {
+extension Int {
     var channelName: String { ["card_present", "ecommerce", "atm", "p2p", "crypto_offramp"][self] }
 }

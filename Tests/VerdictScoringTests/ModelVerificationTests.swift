@@ -10,10 +10,11 @@ import VerdictScoring
 struct ModelVerificationTests {
     static let committed = ScoringFixtures.root.appendingPathComponent("models/verdict-fraud/1.0.0")
 
-    static func verification(features: FeatureConfiguration? = nil, allowFeatureConfigChange: Bool = false) throws -> ModelVerification {
-        let path = ScoringFixtures.root.appendingPathComponent("config/features.yaml")
+    static func verification(features: FeatureConfiguration? = nil, allowFeatureConfigChange: Bool = false, stateful: Bool = false) throws -> ModelVerification
+    {
+        let path = ScoringFixtures.root.appendingPathComponent(stateful ? "config/stateful/features.yaml" : "config/features.yaml")
         return ModelVerification(
-            features: try features ?? ScoringFixtures.features(),
+            features: try features ?? (stateful ? ScoringFixtures.statefulFeatures() : ScoringFixtures.features()),
             featureConfigSHA256: SHA256Hex.of(Array(try Data(contentsOf: path))),
             allowFeatureConfigChange: allowFeatureConfigChange,
             loader: { request throws(ForestError) in try ModelLoader.loadAnyFormat(request) }
@@ -31,13 +32,16 @@ struct ModelVerificationTests {
         return directory
     }
 
-    @Test("every committed model version passes")
+    @Test("every committed model version passes with config/stateful; 1.0.0 with the default configuration too, and 2.0.0 not without its aggregates")
     func committedModelsPass() throws {
         let versions = ModelVerification.versionDirectories(ScoringFixtures.root.appendingPathComponent("models/verdict-fraud").path)
-        #expect(!versions.isEmpty)
+        #expect(versions.map { ($0 as NSString).lastPathComponent } == ["1.0.0", "2.0.0"])
         for version in versions {
-            #expect(try Self.verification().problems(version) == [], "\(version)")
+            #expect(try Self.verification(stateful: true).problems(version) == [], "\(version)")
         }
+        #expect(try Self.verification().problems(Self.committed.path) == [])
+        let unmapped = try Self.verification().problems(Self.stateful.path)
+        #expect(unmapped.contains { $0.contains("card_txn_count_1h") }, "\(unmapped)")
     }
 
     @Test("a model file changed after training fails on its sha256, and nothing else is trusted")
@@ -71,11 +75,34 @@ struct ModelVerificationTests {
         #expect(try Self.verification().problems(directory.path).first?.contains("no golden vectors") == true)
     }
 
-    @Test("a different feature configuration fails unless explicitly allowed")
+    @Test("a card without a definitions fingerprint falls back to the whole file: a different feature configuration fails unless explicitly allowed")
     func featureConfigChanged() throws {
-        let directory = try Self.copy { _, card in card["feature_config_sha256"] = String(repeating: "0", count: 64) }
+        let directory = try Self.copy { _, card in
+            card["feature_config_sha256"] = String(repeating: "0", count: 64)
+            card["feature_definitions_sha256"] = nil
+        }
         #expect(try Self.verification().problems(directory.path).first?.contains("feature configuration") == true)
         #expect(try Self.verification(allowFeatureConfigChange: true).problems(directory.path) == [])
+    }
+
+    @Test("an aggregate added for a newer model keeps an older one valid; a changed definition of a feature it uses fails")
+    func definitionsFingerprint() throws {
+        var added = try ScoringFixtures.features()
+        added.aggregates = [
+            AggregateDefinition(
+                name: "card_txn_count_1h", function: .count, key: "card_id", window: ConfigDuration(.seconds(3600)), resolution: ConfigDuration(.seconds(300)))
+        ]
+        added.features[0].reason = ReasonText(code: "OTHER", description: "Reason texts do not change values")
+        // The whole file differs from the one 1.0.0 was trained with; the definitions it uses do not.
+        #expect(try Self.verification(features: added).problems(Self.committed.path) == [])
+
+        var changed = try ScoringFixtures.features()
+        let channel = try #require(changed.features.firstIndex { $0.name == "channel" })
+        changed.features[channel].lookup?.table["p2p"] = 7
+        let problems = try Self.verification(features: changed).problems(Self.committed.path)
+        #expect(problems.count == 1)
+        #expect(problems.first?.contains("not defined as they were in training") == true, "\(problems)")
+        #expect(try Self.verification(features: changed, allowFeatureConfigChange: true).problems(Self.committed.path) == [])
     }
 
     @Test("a model feature the feature configuration does not map fails, naming it")
@@ -84,6 +111,46 @@ struct ModelVerificationTests {
         let removed = features.features.removeLast()
         let problems = try Self.verification(features: features).problems(Self.committed.path)
         #expect(problems.contains { $0.contains(removed.name) }, "\(problems)")
+    }
+
+    static let stateful = ScoringFixtures.root.appendingPathComponent("models/verdict-fraud/2.0.0")
+
+    @Test("2.0.0 reads the aggregates as features, and its card records them as features.yaml defines them")
+    func statefulModelUsesAggregates() throws {
+        let card = try ModelCard.load(path: Self.stateful.appendingPathComponent("card.json").path)
+        let configured = try #require(try ScoringFixtures.statefulFeatures().aggregates)
+        #expect(card.features.suffix(4) == configured.map(\.name)[...])
+        #expect(card.aggregates?.count == configured.count)
+        for (recorded, current) in zip(card.aggregates ?? [], configured) { #expect(recorded.computesSameValues(as: current), "\(recorded.name)") }
+        #expect(try Self.verification(stateful: true).problems(Self.stateful.path) == [])
+    }
+
+    @Test("a model is refused where an aggregate it uses is defined differently, or its card does not record the aggregate", arguments: ["window", "card"])
+    func aggregateDefinitionChanged(_ change: String) throws {
+        var features = try ScoringFixtures.statefulFeatures()
+        var directory = Self.stateful
+        if change == "window" {
+            features.aggregates![0].window = ConfigDuration(.seconds(7200))
+        } else {
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("verify-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.copyItem(at: Self.stateful, to: directory)
+            let cardURL = directory.appendingPathComponent("card.json")
+            var card = try JSONSerialization.jsonObject(with: Data(contentsOf: cardURL)) as! [String: Any]
+            card["aggregates"] = nil
+            try JSONSerialization.data(withJSONObject: card).write(to: cardURL)
+        }
+        // The service's load path refuses it, and so does the gate, even when told the features changed.
+        let card = try ModelCard.load(path: directory.appendingPathComponent("card.json").path)
+        let expected = change == "window" ? "the model was trained with {function: count, key: card_id, window: 1h" : "does not record how it was computed"
+        #expect {
+            _ = try ModelRepository.load(
+                file: directory.appendingPathComponent(card.modelFile).path, card: card, name: card.name, version: card.version, features: features,
+                verify: false, loader: { request throws(ForestError) in try ModelLoader.loadAnyFormat(request) })
+        } throws: { error in
+            (error as? ScoringError)?.message.contains(expected) == true
+        }
+        let problems = try Self.verification(features: features, allowFeatureConfigChange: true, stateful: true).problems(directory.path)
+        #expect(problems.contains { $0.contains(expected) }, "\(problems)")
     }
 
     @Test("thresholds out of order fail")

@@ -9,7 +9,7 @@ struct ScorerTests {
     static func scorer(model: ScoringModel? = nil, shadow: ScoringModel? = nil, noModel: Bool = false) throws -> Scorer {
         try Scorer(
             validation: ValidationConfiguration(), rules: try ScoringFixtures.rules(),
-            model: noModel ? nil : (model ?? ScoringFixtures.defaultModel()), shadow: shadow, pool: nil)
+            model: noModel ? nil : (model ?? ScoringFixtures.statelessModel()), shadow: shadow, pool: nil)
     }
 
     /// Events from the generator, stamped in the hour before the fixed clock.
@@ -172,7 +172,7 @@ struct ScorerTests {
 
     @Test("a shadow model is recorded beside the decision and never changes it")
     func shadow() throws {
-        let champion = try ScoringFixtures.defaultModel()
+        let champion = try ScoringFixtures.statelessModel()
         let inputs = Self.events(seed: 11, count: 200)
         let alone = try Self.scorer(model: champion).score(inputs, asOf: ScoringFixtures.now)
         let withShadow = try Self.scorer(model: champion, shadow: champion).score(inputs, asOf: ScoringFixtures.now)
@@ -194,7 +194,7 @@ struct ScorerTests {
 
     @Test("the default model's card matches its file and its golden vectors reproduce")
     func defaultModel() throws {
-        let model = try ScoringFixtures.defaultModel()
+        let model = try ScoringFixtures.statelessModel()
         #expect(model.card?.sha256 == model.sha256)
         #expect(model.plan.featureNames == model.card?.features)
         try model.verifyGoldenVectors()

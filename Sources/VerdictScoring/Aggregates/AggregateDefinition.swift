@@ -57,6 +57,25 @@ public struct AggregateDefinition: Sendable, Hashable, Codable {
     }
 }
 
+extension AggregateDefinition {
+    /// Whether `other` computes the same values: the same function of the same field per the same
+    /// key, over the same window, resolution and capacity. The reason text may differ.
+    public func computesSameValues(as other: AggregateDefinition) -> Bool {
+        name == other.name && function == other.function && key == other.key && field == other.field
+            && window?.seconds == other.window?.seconds && resolution?.seconds == other.resolution?.seconds && capacity == other.capacity
+    }
+
+    /// The definition as features.yaml spells it, for messages.
+    public var summary: String {
+        var parts = ["function: \(function.rawValue)", "key: \(key)"]
+        if let field { parts.append("field: \(field)") }
+        if let window { parts.append("window: \(window)") }
+        if let resolution { parts.append("resolution: \(resolution)") }
+        if let capacity { parts.append("capacity: \(capacity)") }
+        return "{" + parts.joined(separator: ", ") + "}"
+    }
+}
+
 /// `state:` in features.yaml: how much per-key state a partition may hold.
 public struct AggregateStateLimits: Sendable, Hashable, Codable {
     /// Keys held per input partition before idle keys are dropped. Default 1 000 000.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// `features.yaml`: how each model feature is computed from an event. One implementation serves
 /// training (`verdict features`) and serving, so the model sees in production exactly what it
 /// saw in training.
@@ -35,6 +37,36 @@ public struct FeatureConfiguration: Sendable, Hashable, Codable {
 
     /// The feature names in configuration order (the order `verdict features` writes columns in).
     public var names: [String] { features.map(\.name) }
+}
+
+extension FeatureConfiguration {
+    /// A SHA-256 over the definitions of `names` (model order): each feature's field, derivation or
+    /// lookup table, and each aggregate's function, key, field, window, resolution and capacity.
+    /// Reason texts and everything the model does not use are left out, so adding an aggregate for
+    /// a new model does not invalidate an older model whose features mean what they meant. Training
+    /// records it in the card (`feature_definitions_sha256`, via `verdict model fingerprint`), and
+    /// `verdict model verify` compares it.
+    public func definitionsFingerprint(of names: [String]) -> String {
+        struct Entry: Encodable {
+            var name: String
+            var feature: FeatureDefinition?
+            var aggregate: AggregateDefinition?
+        }
+        let byName = Dictionary(features.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let aggregateByName = Dictionary((aggregates ?? []).map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let entries = names.map { name in
+            var feature = byName[name]
+            feature?.reason = nil
+            var aggregate = feature == nil ? aggregateByName[name] : nil
+            aggregate?.reason = nil
+            return Entry(name: name, feature: feature, aggregate: aggregate)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // Encoding plain structs of strings, numbers and tables cannot fail.
+        let bytes = (try? encoder.encode(entries)) ?? Data()
+        return SHA256Hex.of(Array(bytes))
+    }
 }
 
 /// One feature: a field, a derivation or a lookup. Missing inputs give NaN, so the model's own

@@ -18,6 +18,12 @@ public struct ModelCard: Sendable, Codable, Hashable {
     public var features: [String]
     /// SHA-256 of the feature configuration the model was trained with.
     public var featureConfigSHA256: String?
+    /// ``FeatureConfiguration/definitionsFingerprint(of:)`` of `features` when the model was
+    /// trained: verify compares it, and the whole-file `featureConfigSHA256` only without it.
+    public var featureDefinitionsSHA256: String?
+    /// The stream aggregates the training data was computed with (features.yaml's `aggregates:`).
+    /// A model that uses an aggregate as a feature is served only where it is defined the same way.
+    public var aggregates: [AggregateDefinition]?
     public var metrics: [String: Double]?
     public var thresholds: Thresholds?
     /// Reference distributions for drift (PSI): the score's and each feature's.
@@ -64,11 +70,12 @@ public struct ModelCard: Sendable, Codable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, version, library, parameters, features, metrics, thresholds, sha256
+        case name, version, library, parameters, features, metrics, thresholds, sha256, aggregates
         case createdAt = "created_at"
         case modelFile = "model_file"
         case trainingData = "training_data"
         case featureConfigSHA256 = "feature_config_sha256"
+        case featureDefinitionsSHA256 = "feature_definitions_sha256"
         case psiReference = "psi_reference"
         case goldenVectors = "golden_vectors"
     }

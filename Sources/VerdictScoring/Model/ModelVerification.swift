@@ -52,10 +52,20 @@ public struct ModelVerification: Sendable {
             // Nothing else about this file can be trusted: stop here.
             return ["sha256 of \(card.modelFile) is \(actual), the card says \(card.sha256): the file is not the one that was trained and evaluated"]
         }
-        if let recorded = card.featureConfigSHA256, recorded != featureConfigSHA256, !allowFeatureConfigChange {
-            problems.append(
-                "the feature configuration (sha256 \(featureConfigSHA256)) is not the one the model was trained with (\(recorded)); retrain, or pass --allow-feature-config-change after checking the features mean the same"
-            )
+        if !allowFeatureConfigChange {
+            if let recorded = card.featureDefinitionsSHA256 {
+                // The precise check: only the definitions of the features this model uses.
+                let current = features.definitionsFingerprint(of: card.features)
+                if recorded != current {
+                    problems.append(
+                        "the features this model uses are not defined as they were in training (definitions sha256 \(current), the card's \(recorded)): a field, derivation, lookup table or aggregate changed; restore it, retrain, or pass --allow-feature-config-change after checking the features mean the same"
+                    )
+                }
+            } else if let recorded = card.featureConfigSHA256, recorded != featureConfigSHA256 {
+                problems.append(
+                    "the feature configuration (sha256 \(featureConfigSHA256)) is not the one the model was trained with (\(recorded)); retrain, or pass --allow-feature-config-change after checking the features mean the same"
+                )
+            }
         }
         if let thresholds = card.thresholds, !(0 < thresholds.reviewAt && thresholds.reviewAt <= thresholds.declineAt && thresholds.declineAt <= 1) {
             problems.append("thresholds review_at \(thresholds.reviewAt) / decline_at \(thresholds.declineAt) must satisfy 0 < review_at <= decline_at <= 1")

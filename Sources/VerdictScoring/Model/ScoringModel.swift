@@ -35,11 +35,35 @@ public final class ScoringModel: Sendable {
             card?.features.count == info.featureCount && info.featureNames.allSatisfy({ $0.hasPrefix("f") && Int($0.dropFirst()) != nil })
             ? card!.features : info.featureNames
         self.plan = try FeaturePlan(configuration: features, order: order)
+        if let card { try Self.checkAggregates(order: order, card: card, features: features, source: info.source) }
         self.forest = forest
         self.name = name
         self.version = version
         self.card = card
         self.loadedAt = Date().timeIntervalSince1970
+    }
+
+    /// A model feature that is a stream aggregate must be computed as it was in training: the
+    /// card's definition and features.yaml's must agree, or every score would silently drift.
+    private static func checkAggregates(order: [String], card: ModelCard, features: FeatureConfiguration, source: String) throws(ScoringError) {
+        let configured = Dictionary((features.aggregates ?? []).map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let featureNames = Set(features.features.map(\.name))
+        let trained = Dictionary((card.aggregates ?? []).map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for name in order where featureNames.contains(name) == false {
+            guard let current = configured[name] else { continue }
+            guard let recorded = trained[name] else {
+                throw ScoringError(
+                    .model,
+                    "\(source): model feature \(name) is a stream aggregate, and the model card does not record how it was computed in training; retrain with training/train.py, which lists the aggregates in the card"
+                )
+            }
+            guard recorded.computesSameValues(as: current) else {
+                throw ScoringError(
+                    .model,
+                    "\(source): aggregate \(name) is defined as \(current.summary) in features.yaml, but the model was trained with \(recorded.summary); restore that definition or retrain"
+                )
+            }
+        }
     }
 
     /// Checks the card's golden vectors: every row must reproduce its score within `tolerance`.

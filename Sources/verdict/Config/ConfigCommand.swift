@@ -37,7 +37,7 @@ struct ConfigCheckCommand: AsyncParsableCommand {
             }
             guard !quiet else { return }
             print(
-                "config check: \(config) is valid; features \(setup.scoring.features.features.count), rules policy_version \(setup.scoring.rules.policyVersion)"
+                "config check: \(config) is valid; features \(setup.scoring.features.features.count), aggregates \(setup.scoring.features.aggregates?.count ?? 0), rules policy_version \(setup.scoring.rules.policyVersion)"
             )
             for line in lines { print(line) }
             let values = try VerdictConfiguration.effective(path: config)

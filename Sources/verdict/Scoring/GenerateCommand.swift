@@ -32,8 +32,12 @@ struct GenerateCommand: AsyncParsableCommand {
     @Option(help: "Mean seconds between events in file mode.") var spacing: Double = 1
     @Option(help: "Distinct cards.") var cards: Int = 20_000
     @Option(
-        help: "Traffic shape: realistic (fraud patterns, 2-3% REVIEW/DECLINE) or wide (features independent over their whole ranges, 10-15% REVIEW/DECLINE).")
-    var profile: String = EventGenerator.Profile.realistic.rawValue
+        help:
+            "Traffic shape: sequences (per-card timelines in event-time order, fraud as episodes on a card; what the stream aggregates need; docs/features.md), realistic (each event drawn on its own with the same fraud patterns, 2-3% REVIEW/DECLINE) or wide (features independent over their whole ranges, 10-15% REVIEW/DECLINE)."
+    )
+    // The command's own default: traffic with per-card timelines, which the stream aggregates need.
+    // The library's (`EventGenerator.Options.profile`) stays `realistic`, which fixtures pin.
+    var profile: String = EventGenerator.Profile.sequences.rawValue
 
     func validate() throws {
         guard (brokers != nil && topic != nil) != (output != nil) else {

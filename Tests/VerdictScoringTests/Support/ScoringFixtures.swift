@@ -19,17 +19,24 @@ enum ScoringFixtures {
         try ScoringConfiguration.loadYAML(FeatureConfiguration.self, path: root.appendingPathComponent("config/features.yaml").path)
     }
 
+    /// config/stateful/features.yaml: the features plus the four card aggregates model 2.0.0 reads.
+    static func statefulFeatures() throws -> FeatureConfiguration {
+        try ScoringConfiguration.loadYAML(FeatureConfiguration.self, path: root.appendingPathComponent("config/stateful/features.yaml").path)
+    }
+
     static func rules() throws -> RuleConfiguration {
         try ScoringConfiguration.loadYAML(RuleConfiguration.self, path: root.appendingPathComponent("config/rules.yaml").path)
     }
 
-    static func defaultModel() throws -> ScoringModel {
-        let repository = ModelRepository(
-            path: root.appendingPathComponent("models/verdict-fraud").path,
-            loader: { request throws(ForestError) in
-                try ModelLoader.loadAnyFormat(request)
-            })
-        return try repository.load(features: try features())
+    /// Model 1.0.0, trained on event fields only: the model the scoring fixtures (golden
+    /// decisions, decision mixes) were written for. The default deployment serves 2.0.0, which
+    /// also reads the stream aggregates and so needs the stream's state.
+    static func statelessModel() throws -> ScoringModel {
+        let version = root.appendingPathComponent("models/verdict-fraud/1.0.0")
+        let card = try ModelCard.load(path: version.appendingPathComponent("card.json").path)
+        return try ModelRepository.load(
+            file: version.appendingPathComponent(card.modelFile).path, card: card, name: card.name, version: card.version,
+            features: try features(), verify: true, loader: { request throws(ForestError) in try ModelLoader.loadAnyFormat(request) })
     }
 
     static func validate(_ text: String, configuration: ValidationConfiguration = ValidationConfiguration(), now: Double = now) -> EventValidator.Result {
