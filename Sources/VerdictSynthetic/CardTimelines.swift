@@ -78,10 +78,9 @@ struct CardTimelines: Sendable {
         let hour = (time / 3600).rounded(.down) * 3600
         var count = 0
         for previous in recent[card] where previous >= hour - 86_400 && previous < hour { count += 1 }
-        var times = recent[card]
-        times.removeAll { $0 < time - 90_000 }
-        times.append(time)
-        recent[card] = times
+        // In place: a copy of the card's times would allocate on every event.
+        recent[card].removeAll { $0 < time - 90_000 }
+        recent[card].append(time)
         return count
     }
 }

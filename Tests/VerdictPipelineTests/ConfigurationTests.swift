@@ -1,6 +1,8 @@
 import Foundation
 import Testing
+import VerdictForest
 import VerdictKafka
+import VerdictONNX
 @testable import VerdictPipeline
 import VerdictScoring
 
@@ -25,6 +27,29 @@ struct ConfigurationTests {
         #expect(configuration.pipeline.guarantee == "at_least_once")
         // Relative paths resolve against the file's directory.
         #expect(configuration.resolve(configuration.model.path) == Self.root.appendingPathComponent("config/../models/verdict-fraud").path)
+    }
+
+    @Test("config/stateful differs from the default only in the model, the features and the state directory, and its model 2.0.0 loads with its aggregates")
+    func statefulConfiguration() throws {
+        let plain = try VerdictConfiguration.load(path: Self.root.appendingPathComponent("config/verdict.yaml").path, environment: [:])
+        var stateful = try VerdictConfiguration.load(path: Self.root.appendingPathComponent("config/stateful/verdict.yaml").path, environment: [:])
+        let standardized = { (path: String) in URL(fileURLWithPath: path).standardizedFileURL.path }
+        #expect(standardized(stateful.resolve(stateful.model.path)) == Self.root.appendingPathComponent("models/verdict-fraud/2.0.0").path)
+        #expect(standardized(stateful.resolve(stateful.scoring.rules)) == standardized(plain.resolve(plain.scoring.rules)))
+        #expect(stateful.pipeline.stateDirectory != nil && plain.pipeline.stateDirectory == nil)
+        let features = try ScoringConfiguration.loadYAML(FeatureConfiguration.self, path: stateful.resolve(stateful.scoring.features))
+        #expect(features.aggregates?.map(\.name) == ["card_txn_count_1h", "card_amount_sum_24h", "card_distinct_merchants_24h", "card_seconds_since_last"])
+        let model = try ModelRepository(
+            path: stateful.resolve(stateful.model.path), loader: { request throws(ForestError) in try ModelLoader.loadAnyFormat(request) }
+        ).load(features: features)
+        #expect(model.version == "2.0.0" && model.plan.readsAggregates)
+        // Everything else is the default configuration's.
+        stateful.model = plain.model
+        stateful.scoring.features = plain.scoring.features
+        stateful.scoring.rules = plain.scoring.rules
+        stateful.pipeline.stateDirectory = nil
+        stateful.baseDirectory = plain.baseDirectory
+        #expect(String(describing: stateful) == String(describing: plain))
     }
 
     @Test("environment variables override keys, lists comma-separated")
