@@ -53,4 +53,36 @@ struct GenerateCommandTests {
         #expect(status != 0)
         #expect(output.contains("in the future"), "\(output)")
     }
+
+    @Test(
+        "a profile, card count or spacing it cannot use is refused with the reason",
+        arguments: [
+            (["--profile", "bursty"], "--profile 'bursty' is not one of realistic, wide, sequences"),
+            (["--cards", "0"], "--cards must be at least 1"),
+            (["--spacing=-1"], "--spacing must not be negative"),
+        ])
+    func badOptionsRefused(_ options: [String], _ reason: String) async throws {
+        let (status, output) = try await runVerdict(["generate", "--output", "/dev/null", "--count", "10"] + options, seconds: 60)
+        #expect(status != 0)
+        #expect(output.contains(reason), "\(output)")
+    }
+
+    @Test("file mode writes per-card sequences by default: times in order, labels with the episode patterns")
+    func sequencesByDefault() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("generate-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let events = directory.appendingPathComponent("events.jsonl").path
+        let labels = directory.appendingPathComponent("labels.csv").path
+        let (status, output) = try await runVerdict(
+            ["generate", "--output", events, "--labels", labels, "--count", "20000", "--seed", "3", "--start", "2026-09-01T00:00:00Z", "--spacing", "3"],
+            seconds: 120)
+        #expect(status == 0, "\(output)")
+        let times = try String(contentsOfFile: events, encoding: .utf8).split(separator: "\n").map { line in
+            Timestamps.parse((try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["event_time"] as? String ?? "") ?? -1
+        }
+        #expect(times.count == 20_000)
+        #expect(times.allSatisfy { $0 > 0 } && times == times.sorted())
+        let patterns = Set(try String(contentsOfFile: labels, encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: ",")[2] })
+        #expect(patterns.isSuperset(of: ["legit", "card_testing", "velocity_spike"]), "\(patterns)")
+    }
 }

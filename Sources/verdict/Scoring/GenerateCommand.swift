@@ -47,6 +47,9 @@ struct GenerateCommand: AsyncParsableCommand {
             throw ValidationError("--profile '\(profile)' is not one of \(EventGenerator.Profile.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard (0...1).contains(invalidFraction) else { throw ValidationError("--invalid-fraction must be between 0 and 1") }
+        guard cards >= 1 else { throw ValidationError("--cards must be at least 1") }
+        guard count >= 0 else { throw ValidationError("--count must not be negative") }
+        guard spacing >= 0 else { throw ValidationError("--spacing must not be negative") }
         if let asOf {
             guard output == nil else { throw ValidationError("--as-of is for Kafka mode; file mode takes --start") }
             guard let time = Timestamps.parse(asOf) else { throw ValidationError("--as-of '\(asOf)' is not an RFC 3339 time") }
