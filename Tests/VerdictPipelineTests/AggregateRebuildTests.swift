@@ -195,6 +195,22 @@ struct AggregateRebuildTests {
         #expect(capture.lines.withLock { $0 }.count == before)
     }
 
+    @Test("finish waits until the snapshots queued when the partitions were released are written, so a shutdown does not exit before them")
+    func finishWaitsForReleaseSnapshots() async throws {
+        let logs = Self.log(partitions: 1, perPartition: 600)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("verdict-snapshots-\(UUID().uuidString)")
+        let snapshots = try StateSnapshotDirectory(path: directory.path)
+        let partition = KafkaTopicPartition(topic: "transactions", partition: 0)
+        let processor = ScoringProcessor(
+            models: try Self.models(), decisionsTopic: "decisions", deadLetterTopic: "dlq", metrics: nil, history: History(logs).read,
+            snapshots: snapshots, snapshotInterval: 3600)
+        // The first batch writes a snapshot at once (offset 99); the interval keeps the rest for release.
+        _ = try Self.run(processor, Array(logs[0][..<600]), batch: 100)
+        processor.released([partition])
+        #expect(await processor.finish(within: .seconds(30)))
+        #expect(try snapshots.read(partition)?.through == 599)
+    }
+
     @Test("a snapshot behind the records to score is restored and only the log after it read; one ahead of them, or damaged, is not used")
     func snapshots() throws {
         let logs = Self.log(partitions: 1, perPartition: 600)

@@ -17,12 +17,18 @@ public protocol RecordProcessor: Sendable {
 
     /// The stream is shutting down: work that waits (a rebuild's retries) should give up.
     func stop()
+
+    /// The consumer has closed (its partitions released): returns once the work queued off the
+    /// poll thread that should outlive the stream, such as the state snapshots written on release,
+    /// is done (true), or when `timeout` has passed (false).
+    func finish(within timeout: Duration) async -> Bool
 }
 
 extension RecordProcessor {
     public func deadLetter(for message: KafkaMessage, reason: String) -> KafkaProducerRecord? { nil }
     public func released(_ partitions: [KafkaTopicPartition]) {}
     public func stop() {}
+    public func finish(within timeout: Duration) async -> Bool { true }
 }
 
 /// Copies every record unchanged to another topic: the ceiling benchmark (`verdict bench passthrough`).

@@ -103,9 +103,21 @@ public final class ScoringProcessor: RecordProcessor {
         }
     }
 
-    /// Waits until the queued snapshots are written (shutdown, tests).
+    /// Waits until the queued snapshots are written (tests).
     public func flushSnapshots() {
         snapshotQueue.sync {}
+    }
+
+    /// The snapshots queued when the partitions were released at shutdown hold the whole state:
+    /// without waiting for them the process would exit before they are written, and the next
+    /// start would read the log from an older snapshot. Waits off the cooperative pool.
+    public func finish(within timeout: Duration) async -> Bool {
+        await withCheckedContinuation { (done: CheckedContinuation<Bool, Never>) in
+            // Whichever comes first resumes: the queue reaching this block, or the deadline.
+            let once = ResumeOnce(done)
+            snapshotQueue.async { once.resume(true) }
+            DispatchQueue.global().asyncAfter(deadline: .now() + timeout.seconds) { once.resume(false) }
+        }
     }
 
     static func inputs(_ messages: [KafkaMessage], receivedAt: Double) -> [ScoringInput] {
@@ -334,5 +346,18 @@ public final class ScoringProcessor: RecordProcessor {
         }
         if dropped > 0 { copied.append(KafkaHeader(name: "verdict-headers-dropped", string: String(dropped))) }
         return copied
+    }
+}
+
+/// Resumes a continuation once, from whichever of several callers comes first.
+private final class ResumeOnce: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Bool, Never>?>
+
+    init(_ continuation: CheckedContinuation<Bool, Never>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    func resume(_ value: Bool) {
+        continuation.withLock { $0.take() }?.resume(returning: value)
     }
 }

@@ -145,6 +145,11 @@ public final class StreamService: Service, Sendable {
         let closed = await consumer.close(timeout: remaining())
         let undelivered = await producer.close(timeout: remaining())
         running.withLock { $0 = nil }
+        // Closing released the partitions, which queued their state snapshots: wait for them, but
+        // not past the deadline (a snapshot is a cache; an unfinished one is never renamed in).
+        if await processor.finish(within: remaining()) == false {
+            logger.warning("the state snapshots were not all written before the shutdown deadline; the next start reads more of the log")
+        }
         let counters = relay?.counters
         logger.info(
             "stream stopped",
