@@ -47,7 +47,7 @@ public final class ScoringModel: Sendable {
     /// card's definition and features.yaml's must agree, or every score would silently drift.
     private static func checkAggregates(order: [String], card: ModelCard, features: FeatureConfiguration, source: String) throws(ScoringError) {
         let configured = Dictionary((features.aggregates ?? []).map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let featureNames = Set(features.features.map(\.name))
+        let featureNames = Set(features.names)
         let trained = Dictionary((card.aggregates ?? []).map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for name in order where featureNames.contains(name) == false {
             guard let current = configured[name] else { continue }

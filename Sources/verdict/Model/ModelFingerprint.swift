@@ -21,7 +21,7 @@ struct ModelFingerprint: AsyncParsableCommand {
             throw ValidationError(ScoringConfiguration.describe(error))
         }
         // Training asks only for what it trained on: an unknown name is a mistake, not a new feature.
-        let known = Set(configuration.features.map(\.name) + (configuration.aggregates ?? []).map(\.name))
+        let known = Set(configuration.names + (configuration.aggregates ?? []).map(\.name))
         let unknown = names.filter { !known.contains($0) }
         guard unknown.isEmpty else {
             throw ValidationError("\(unknown.joined(separator: ", ")) not defined in \(features) (neither a feature nor an aggregate)")
