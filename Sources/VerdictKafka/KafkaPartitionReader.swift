@@ -40,6 +40,22 @@ public final class KafkaPartitionReader: Sendable {
         return try handle.partitionCounts(topics, timeout: timeout, brokers: brokers)
     }
 
+    /// The partition's low and high watermarks: its first retained offset and the offset the next
+    /// record gets. A broker may answer with a stale high watermark (Tansu does); callers that
+    /// need the end of the log read on to its end instead of stopping at it.
+    ///
+    /// - Throws: ``KafkaError`` when the brokers do not answer within `timeout`, or the partition
+    ///   does not exist.
+    public func watermarks(_ partition: KafkaTopicPartition, timeout: Duration) throws(KafkaError) -> (low: Int64, high: Int64) {
+        let handle = try RDKafkaHandle(kind: .consumer, properties: properties, callbacks: RDKafkaCallbacks(logger: logger, onError: { _ in }))
+        var low: Int64 = 0
+        var high: Int64 = 0
+        let err = rd_kafka_query_watermark_offsets(
+            handle.pointer, partition.topic, Int32(partition.partition), &low, &high, timeout.timeoutMilliseconds)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(rdkafka: err, context: "reading the watermarks of \(partition)") }
+        return (low, high)
+    }
+
     /// Calls `body` with the records of `partition` from `start` (nil: its first retained offset)
     /// up to, not including, `end`, in offset order, in batches.
     ///

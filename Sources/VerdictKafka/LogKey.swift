@@ -40,4 +40,6 @@ public enum LogKey {
     public static let maxPollInterval = "kafka.max_poll_interval"
     public static let keys = "aggregates.keys"
     public static let from = "aggregates.from"
+    /// Where a partition's state snapshot is kept (the state topic, the state directory).
+    public static let store = "aggregates.store"
 }

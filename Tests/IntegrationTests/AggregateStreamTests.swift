@@ -73,20 +73,36 @@ struct AggregateStreamTests {
         try await eventually(timeout: .seconds(60), "the joiner scores the partitions it took") { () async -> Bool in
             ((try? await second.metric("verdict_events_consumed_total{topic=\"\(fixture.input)\"}")) ?? 0) >= 1_000
         }
-        // The joiner rebuilt what it took from the log before scoring it.
+        // The joiner, without the first instance's disk, restored what it took from the snapshots
+        // in the state topic and read only the log after them before scoring it.
         #expect(((try await second.metric("verdict_aggregate_rebuilds_total{result=\"done\"}")) ?? 0) >= 1)
+        #expect(((try await second.metric("verdict_aggregate_restores_total{from=\"topic\"}")) ?? 0) >= 1)
         second.signal(SIGTERM)
         #expect(try await second.waitForExit(timeout: .seconds(20)) == 0)
         while generator.isRunning { try await Task.sleep(for: .milliseconds(100)) }
         #expect(generator.terminationStatus == 0)
         let tally = try await OutcomeReader.read(fixture, expected: total)
         #expect(tally.missing.isEmpty, "lost: \(tally.missing.count)")
-        // The first instance got its partitions back, and rebuilt them past what the joiner decided.
+        // The first instance got its partitions back, and rebuilt them past what the joiner decided,
+        // from the snapshots the joiner wrote when it left.
         #expect(((try await first.metric("verdict_aggregate_rebuilds_total{result=\"done\"}")) ?? 0) >= 2)
+        #expect(((try await first.metric("verdict_aggregate_restores_total{from=\"topic\"}")) ?? 0) >= 1)
         first.signal(SIGTERM)
         #expect(try await first.waitForExit(timeout: .seconds(15)) == 0)
         let decisions = try await OutcomeReader.decisions(fixture, expected: tally.decisionCount)
         try await AggregateReplay.expectOfflineEqual(decisions, fixture, inputs: total)
         try await ReplayCommandCheck.expectReplays(fixture, total: total, before: before)
+    }
+
+    @Test("with aggregates and no state topic, verdict serve refuses to start and says how to create it or turn it off")
+    func missingStateTopicRefused() async throws {
+        let fixture = try await StreamFixture.make(
+            "aggregates-nostate", brokers: try TestBroker.brokers(), features: try AggregateReplay.featuresFile(), createStateTopic: false)
+        let service = try await fixture.start()
+        let status = try await service.waitForExit(timeout: .seconds(60))
+        #expect(status != nil && status != 0)
+        let log = try String(contentsOf: fixture.directory.appendingPathComponent("serve.log"), encoding: .utf8)
+        #expect(log.contains("the state topic \(fixture.state) (topics.state) does not exist: create it"), "\(log.suffix(2_000))")
+        #expect(log.contains("to rebuild each partition's aggregate state from its log"), "\(log.suffix(2_000))")
     }
 }

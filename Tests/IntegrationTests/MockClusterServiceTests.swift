@@ -129,6 +129,10 @@ struct MockClusterServiceTests {
         // every committed decision carries the offline replay's aggregates.
         let rebuilds = try await service.metric("verdict_aggregate_rebuilds_total{result=\"done\"}") ?? 0
         #expect(rebuilds > 4, "the rewinds rebuilt their partitions (\(rebuilds) rebuilds)")
+        // Snapshots went to the state topic in the decisions' transactions, and the rewinds after
+        // the abort at half way started from them instead of from the start of the log.
+        #expect((try await service.metric("verdict_aggregate_snapshots_total{result=\"written\",store=\"topic\"}") ?? 0) >= 1)
+        #expect((try await service.metric("verdict_aggregate_restores_total{from=\"topic\"}") ?? 0) >= 1)
         service.signal(SIGTERM)
         #expect(try await service.waitForExit(timeout: .seconds(20)) == 0)
         let decisions = try await OutcomeReader.decisions(fixture, expected: tally.decisionCount, isolation: "read_committed")

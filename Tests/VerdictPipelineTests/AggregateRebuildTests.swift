@@ -260,6 +260,74 @@ struct AggregateRebuildTests {
         for (record, values) in again { #expect(uninterrupted[record] == values, "\(record) after a damaged snapshot") }
     }
 
+    /// Snapshots kept in memory, as the state topic keeps them: every one written, the newest
+    /// below the first record to score returned. It can be made to fail like an unreachable broker.
+    final class MemoryStore: StateSnapshotStore {
+        let saved = Mutex<[StoredSnapshot]>([])
+        let failing = Mutex(false)
+        var description: String { "memory" }
+        var kind: StateStoreKind { .topic }
+
+        func write(_ partition: KafkaTopicPartition, through: Int64, state: [UInt8]) throws {
+            saved.withLock { $0.append(StoredSnapshot(through: through, state: state)) }
+        }
+
+        func latest(_ partition: KafkaTopicPartition, before end: Int64) throws -> StoredSnapshot? {
+            if failing.withLock({ $0 }) { throw SnapshotError("the broker is unreachable") }
+            return saved.withLock { $0.filter { $0.through < end }.max { $0.through < $1.through } }
+        }
+    }
+
+    @Test("the newest snapshot among the state topic and the local directory is restored; a store that cannot be read is passed over")
+    func newestStoreWins() throws {
+        let logs = Self.log(partitions: 1, perPartition: 700)
+        let directory = try StateSnapshotDirectory(
+            path: FileManager.default.temporaryDirectory.appendingPathComponent("verdict-snapshots-\(UUID().uuidString)").path)
+        let topic = MemoryStore()
+        let partition = KafkaTopicPartition(topic: "transactions", partition: 0)
+        let uninterrupted = try Self.run(
+            ScoringProcessor(models: try Self.models(), decisionsTopic: "decisions", deadLetterTopic: "dlq", metrics: nil, history: History(logs).read),
+            logs[0], batch: 100)
+        func processor(_ history: History, local: StateSnapshotDirectory?) throws -> ScoringProcessor {
+            ScoringProcessor(
+                models: try Self.models(), decisionsTopic: "decisions", deadLetterTopic: "dlq", metrics: nil, history: history.read,
+                snapshots: local, stores: [topic], snapshotInterval: 3600)
+        }
+        func expectSame(_ decided: [String: [String: Double?]], _ when: String) {
+            #expect(!decided.isEmpty)
+            for (record, values) in decided { #expect(uninterrupted[record] == values, "\(record) \(when)") }
+        }
+        // This pod scores 0..<250 and hands the partition back: both stores hold 0...249.
+        let first = try processor(History(logs), local: directory)
+        expectSame(try Self.run(first, Array(logs[0][..<250]), batch: 100), "in the first run")
+        first.released([partition])
+        first.flushSnapshots()
+        #expect(try directory.read(partition)?.through == 249)
+        #expect(topic.saved.withLock { $0.map(\.through) }.contains(249))
+
+        // Another pod, without this one's directory, restores from the topic and scores 300..<450.
+        let elsewhere = History(logs)
+        let second = try processor(elsewhere, local: nil)
+        expectSame(try Self.run(second, Array(logs[0][300..<450]), batch: 64), "on another pod")
+        second.released([partition])
+        second.flushSnapshots()
+        #expect(elsewhere.calls.withLock { $0 } == ["0:250<300"])
+
+        // Back on this pod: the topic's snapshot (449) is newer than the local one (249).
+        let back = History(logs)
+        let third = try processor(back, local: directory)
+        expectSame(try Self.run(third, Array(logs[0][500..<600]), batch: 64), "after restoring the newer snapshot")
+        third.flushSnapshots()
+        #expect(back.calls.withLock { $0 }.first == "0:450<500")
+
+        // The topic cannot be read: the local snapshot (written after the third run's first batch) serves.
+        topic.failing.withLock { $0 = true }
+        let unreachable = History(logs)
+        let fourth = try processor(unreachable, local: directory)
+        expectSame(try Self.run(fourth, Array(logs[0][650...]), batch: 64), "with the topic unreachable")
+        #expect(unreachable.calls.withLock { $0 }.first.map { $0.hasPrefix("0:") && $0.hasSuffix("<650") } == true, "\(unreachable.calls.withLock { $0 })")
+    }
+
     @Test("a policy reload that changes the aggregates is refused and the running state keeps serving")
     func reloadCannotChangeAggregates() throws {
         let models = try Self.models()

@@ -51,7 +51,7 @@ extension VerdictConfiguration {
             "How long the group waits for a silent member before reassigning its partitions."),
         .key(
             "kafka.consumer.max_poll_interval", \.kafka.consumer.maxPollInterval, .duration(minimum: .seconds(1)),
-            "Longest the poll thread may go between two polls before the consumer leaves the group (`max.poll.interval.ms`); at least `session_timeout`. Rebuilding a partition's aggregate state holds the poll thread: an instance that rebuilds for longer leaves the group and rebuilds again when it rejoins. Set this above the longest rebuild (a partition's retained log at about 100,000 records a second on the development broker), or bound the rebuild with `pipeline.state_directory`; a rebuild warns at half of it. Exactly-once retries a transaction's commit for at most half of it (and at most 2 minutes)."
+            "Longest the poll thread may go between two polls before the consumer leaves the group (`max.poll.interval.ms`); at least `session_timeout`. Rebuilding a partition's aggregate state holds the poll thread: an instance that rebuilds for longer leaves the group and rebuilds again when it rejoins. Set this above the longest rebuild (a partition's retained log at about 100,000 records a second on the development broker), or bound the rebuild with snapshots (`topics.state`, `pipeline.state_directory`); a rebuild warns at half of it. Exactly-once retries a transaction's commit for at most half of it (and at most 2 minutes)."
         ),
         .key(
             "kafka.consumer.offset_reset", \.kafka.consumer.offsetReset, .choice(KafkaConsumerConfiguration.OffsetReset.allCases.map(\.rawValue)),
@@ -83,6 +83,10 @@ extension VerdictConfiguration {
         .key("topics.input", \.topics.input, .names(allowEmpty: false), "Topics to consume; a name starting with `^` is a regular expression."),
         .key("topics.decisions", \.topics.decisions, .name, "Where decisions go, keyed like their input (docs/contracts.md)."),
         .key("topics.dead_letters", \.topics.deadLetters, .name, "Where invalid events go, with reasons and where they came from."),
+        .key(
+            "topics.state", \.topics.state, .text,
+            "Stream aggregates only: where snapshots of each partition's state go, so whichever instance takes a partition reads only the log after its snapshot (docs/features.md, \"Snapshots\"). Create it with retention of a few `pipeline.state_snapshot_interval`s; the service refuses to start without it. `\"\"`: no state topic, partitions rebuild from the start of their log (or `pipeline.state_directory`)."
+        ),
         .key(
             "model.path", \.model.path, .name,
             "A model file, a version directory (model file + `card.json`), or a directory of versions with an `ACTIVE` file naming the active one. The shipped config/verdict.yaml sets `../models/verdict-fraud`."
@@ -148,12 +152,12 @@ extension VerdictConfiguration {
             "A partition held this long by a delivery error that retrying cannot fix (authorization, unknown topic, record too large) turns `/healthz` to 503, naming the partition, topic and error. Retriable errors (broker down, timeouts, leader moves) never do: they are retried with backoff (100 ms doubling to 30 s, with jitter) for as long as they take."
         ),
         .key(
-            "pipeline.state_directory", \.pipeline.stateDirectory, .name, default: "none: state is rebuilt from each partition's log",
-            "Stream aggregates only: a directory for snapshots of each partition's state (a restart cache, docs/features.md). A partition taken again restores its snapshot and reads only the log after it. On Kubernetes, a volume of the pod."
+            "pipeline.state_directory", \.pipeline.stateDirectory, .name, default: "none: snapshots go to `topics.state` only",
+            "Stream aggregates only: a directory for snapshots of each partition's state, beside the state topic (a restart cache, docs/features.md). A partition taken again restores the newer of its two snapshots and reads only the log after it. On Kubernetes, a volume of the pod."
         ),
         .key(
             "pipeline.state_snapshot_interval", \.pipeline.stateSnapshotInterval, .duration(minimum: .seconds(1)),
-            "How often each partition's state is written to `state_directory` (also when a partition is revoked)."),
+            "How often each partition's state is written to the state topic and `state_directory` (also when a partition is revoked)."),
         .key("sidecar.host", \.sidecar.host, .name, "Address of the HTTP sidecar."),
         .key("sidecar.port", \.sidecar.port, .integer(0...65_535), "Its port (`--sidecar-port 0` picks a free one; `--port-file` writes it)."),
         .key(

@@ -73,6 +73,7 @@ public struct VerdictConfiguration: Sendable {
         public var input: [String] = ["transactions"]
         public var decisions: String = "decisions"
         public var deadLetters: String = "transactions.dlq"
+        public var state: String = "verdict.state"
     }
 
     public struct Model: Sendable {

@@ -48,7 +48,8 @@ public final class PipelineMetrics: Sendable {
     let aggregateRebuilds: [Bool: Counter]
     let aggregateRebuildRecords: Counter
     let aggregateExported: Mutex<AggregateStore.Totals>
-    let aggregateSnapshots: [Bool: Counter]
+    let aggregateSnapshots: [String: Counter]
+    let aggregateRestores: [String: Counter]
 
     /// Buckets for the histograms, in the metrics' base units.
     public static let histogramBuckets: [String: [Double]] = [
@@ -132,15 +133,29 @@ public final class PipelineMetrics: Sendable {
             })
         aggregateRebuildRecords = Counter(label: "verdict_aggregate_rebuild_records_total", dimensions: [], factory: factory)
         aggregateExported = Mutex(AggregateStore.Totals())
-        aggregateSnapshots = Dictionary(
-            uniqueKeysWithValues: [true, false].map {
-                ($0, Counter(label: "verdict_aggregate_snapshots_total", dimensions: [("result", $0 ? "written" : "failed")], factory: factory))
+        var snapshots: [String: Counter] = [:]
+        for store in StateStoreKind.allCases {
+            for written in [true, false] {
+                snapshots["\(store.rawValue)/\(written)"] = Counter(
+                    label: "verdict_aggregate_snapshots_total", dimensions: [("result", written ? "written" : "failed"), ("store", store.rawValue)],
+                    factory: factory)
+            }
+        }
+        aggregateSnapshots = snapshots
+        aggregateRestores = Dictionary(
+            uniqueKeysWithValues: (StateStoreKind.allCases.map(\.rawValue) + ["log"]).map {
+                ($0, Counter(label: "verdict_aggregate_restores_total", dimensions: [("from", $0)], factory: factory))
             })
     }
 
-    /// Counts a partition snapshot written to the state directory (or not).
-    func aggregateSnapshot(written: Bool) {
-        aggregateSnapshots[written]!.increment()
+    /// Counts a partition snapshot written to a store (or not).
+    func aggregateSnapshot(written: Bool, store: StateStoreKind) {
+        aggregateSnapshots["\(store.rawValue)/\(written)"]!.increment()
+    }
+
+    /// Counts where a rebuild started: a store's snapshot, or the start of the log (`nil`).
+    func aggregateRestore(from store: StateStoreKind?) {
+        aggregateRestores[store?.rawValue ?? "log"]!.increment()
     }
 
     /// Exports the aggregates' state after a batch.

@@ -15,6 +15,13 @@ public protocol RecordProcessor: Sendable {
     /// is stale from now on.
     func released(_ partitions: [KafkaTopicPartition])
 
+    /// Exactly-once: records to add to the transaction of the batch just processed (state
+    /// snapshots), beyond its outputs; they are not tied to any input.
+    func transactionRecords() -> [KafkaProducerRecord]
+
+    /// Exactly-once: the transaction that carried ``transactionRecords()`` committed or aborted.
+    func transactionEnded(committed: Bool)
+
     /// The stream is shutting down: work that waits (a rebuild's retries) should give up.
     func stop()
 
@@ -28,6 +35,8 @@ extension RecordProcessor {
     public func deadLetter(for message: KafkaMessage, reason: String) -> KafkaProducerRecord? { nil }
     public func released(_ partitions: [KafkaTopicPartition]) {}
     public func stop() {}
+    public func transactionRecords() -> [KafkaProducerRecord] { [] }
+    public func transactionEnded(committed: Bool) {}
     public func finish(within timeout: Duration) async -> Bool { true }
 }
 

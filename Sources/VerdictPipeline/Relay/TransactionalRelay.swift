@@ -90,8 +90,15 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
         var outputs: [KafkaProducerRecord] = []
         outputs.reserveCapacity(messages.count)
         processor.process(messages, into: &outputs)
+        // State snapshots ride in the transaction of the whole batch, whose offsets are those right
+        // after them. A bisected batch's pieces carry none: a refused snapshot chunk must never
+        // turn into a dead-lettered event.
+        var snapshots = processor.transactionRecords()
         // Shutdown began while the batch was processed (a rebuild gave up): nothing is committed.
-        guard accepting.load(ordering: .relaxed) else { return }
+        guard accepting.load(ordering: .relaxed) else {
+            processor.transactionEnded(committed: false)
+            return
+        }
         // Transactions over contiguous pieces of the batch, in order. A piece whose records the
         // brokers refuse is split in halves, down to single records; a single record still refused
         // is dead-lettered in place of its output. Each piece commits its own offsets: records of a
@@ -102,7 +109,13 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
             pieces.removeFirst()
             let batch = Array(messages[piece])
             let pieceOutputs = Array(outputs[piece])
-            switch runTransaction(batch, outputs: pieceOutputs, consumer: consumer) {
+            let extra = snapshots
+            snapshots = []
+            let outcome = runTransaction(batch, outputs: pieceOutputs + extra, consumer: consumer)
+            if !extra.isEmpty {
+                if case .committed = outcome { processor.transactionEnded(committed: true) } else { processor.transactionEnded(committed: false) }
+            }
+            switch outcome {
             case .committed:
                 counts.withLock { $0.committed += 1 }
                 abortStreak.withLock { $0 = 0 }
@@ -113,6 +126,14 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
             case .aborted(let error, let recordLevel):
                 counts.withLock { $0.aborted += 1 }
                 observer?.relay(transactionEnded: false, records: pieceOutputs.count)
+                if recordLevel && !extra.isEmpty {
+                    // The refused record may be a snapshot chunk: the outputs go again without them.
+                    pieces.insert(piece, at: 0)
+                    logger.warning(
+                        "transaction with a state snapshot aborted on a refused record; the batch is sent again without the snapshot",
+                        metadata: [LogKey.error: "\(error)", LogKey.records: "\(piece.count)"])
+                    continue
+                }
                 if recordLevel && piece.count > 1 {
                     let middle = piece.lowerBound + piece.count / 2
                     pieces.insert(contentsOf: [piece.lowerBound..<middle, middle..<piece.upperBound], at: 0)

@@ -24,12 +24,17 @@ public final class ScoringProcessor: RecordProcessor {
     private let history: PartitionHistory?
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
-    private let snapshots: StateSnapshotDirectory?
+    /// Where partitions' state is kept between owners and runs: the state topic, the local directory.
+    private let stores: [any StateSnapshotStore]
+    /// Exactly-once: the state topic whose periodic snapshots go in the decisions' transaction.
+    private let transactionTopic: StateTopic?
+    /// The snapshot records for the transaction of the batch being processed.
+    private let transactionSnapshots = Mutex<(records: [KafkaProducerRecord], partitions: [KafkaTopicPartition])>(([], []))
     private let status: PipelineStatus?
     private let snapshotInterval: Double
     /// librdkafka's max.poll.interval.ms in seconds: how long rebuilds may hold the poll thread.
     private let pollInterval: Double
-    /// When each partition's state was last written to `snapshots` (seconds since the epoch).
+    /// When each partition's state was last snapshotted (seconds since the epoch).
     private let snapshotted = Mutex<[KafkaTopicPartition: Double]>([:])
     /// Snapshots are encoded and written here, off the poll thread (a million keys take seconds).
     private let snapshotQueue = DispatchQueue(label: "verdict.state-snapshots")
@@ -37,7 +42,12 @@ public final class ScoringProcessor: RecordProcessor {
     /// - Parameters:
     ///   - history: Reads a partition's log for rebuilding aggregate state; nil when the features
     ///     have no aggregates (a rebuild then starts from an empty state, which only a test wants).
-    ///   - snapshots: Where partitions' state is cached between runs; nil rebuilds from the log start.
+    ///   - snapshots: Where partitions' state is cached between runs on this pod.
+    ///   - stores: More stores of snapshots, the state topic first; with no store at all a partition
+    ///     is rebuilt from the start of its log.
+    ///   - snapshotsInTransactions: Exactly-once: the periodic snapshots of the ``StateTopic`` among
+    ///     `stores` go in the decisions' transaction (``transactionRecords()``) instead of being
+    ///     written beside it, so each is committed with the offsets after it, or aborted with them.
     ///   - snapshotInterval: Seconds between two snapshots of a partition (also written on release).
     ///   - status: Told of a rebuild's progress: a rebuild blocks the poll loop, and /healthz must
     ///     read one that advances as alive and one that is stuck (retrying) as not.
@@ -45,12 +55,14 @@ public final class ScoringProcessor: RecordProcessor {
     ///     poll thread for half of it are logged as a warning, and past it as an error.
     public init(
         models: ModelManager, decisionsTopic: String, deadLetterTopic: String, metrics: PipelineMetrics?, history: PartitionHistory? = nil,
-        snapshots: StateSnapshotDirectory? = nil, snapshotInterval: Double = 60, status: PipelineStatus? = nil,
+        snapshots: StateSnapshotDirectory? = nil, stores: [any StateSnapshotStore] = [], snapshotsInTransactions: Bool = false,
+        snapshotInterval: Double = 60, status: PipelineStatus? = nil,
         pollInterval: Duration = KafkaConsumerConfiguration().maxPollInterval, logger: Logger = Logger(label: "verdict.scoring")
     ) {
         self.status = status
         self.pollInterval = pollInterval.seconds
-        self.snapshots = snapshots
+        self.stores = stores + (snapshots.map { [$0] } ?? [])
+        transactionTopic = snapshotsInTransactions ? stores.lazy.compactMap { $0 as? StateTopic }.first : nil
         self.snapshotInterval = snapshotInterval
         self.models = models
         self.decisionsTopic = decisionsTopic
@@ -66,14 +78,14 @@ public final class ScoringProcessor: RecordProcessor {
 
     public func released(_ partitions: [KafkaTopicPartition]) {
         guard let state = models.aggregates else { return }
-        // The state is complete up to its position: the next run or owner on this volume starts there.
-        for partition in partitions { writeSnapshot(partition, state: state) }
+        // The state is complete up to its position: the next owner, or the next run, starts there.
+        for partition in partitions { writeSnapshot(partition, state: state, periodic: false) }
         state.drop(partitions.map { EventSource.Partition(topic: $0.topic, partition: $0.partition) })
     }
 
     /// Writes the snapshots that are due: each partition of the batch at most once per interval.
     private func snapshotIfDue(_ messages: [KafkaMessage], state: AggregateStore) {
-        guard snapshots != nil else { return }
+        guard !stores.isEmpty else { return }
         let now = Date().timeIntervalSince1970
         var due = Set<KafkaTopicPartition>()
         snapshotted.withLock { last in
@@ -82,25 +94,64 @@ public final class ScoringProcessor: RecordProcessor {
                 due.insert(message.topicPartition)
             }
         }
-        for partition in due.sorted() { writeSnapshot(partition, state: state) }
+        for partition in due.sorted() { writeSnapshot(partition, state: state, periodic: true) }
     }
 
-    /// Queues a snapshot of the partition's state as it is now. Whenever it lands, it is valid: a
-    /// restore uses a snapshot only when it ends before the first record to score.
-    private func writeSnapshot(_ partition: KafkaTopicPartition, state: AggregateStore) {
-        guard let snapshots, let copy = state.copy(EventSource.Partition(topic: partition.topic, partition: partition.partition)) else { return }
-        snapshotQueue.async { [metrics, logger] in
+    /// Snapshots the partition's state as it is now: encoded and written off the poll thread, except
+    /// for a periodic snapshot in exactly-once mode, whose state-topic records are encoded now for
+    /// the batch's transaction. Whenever a snapshot lands it is valid: a restore uses one only when
+    /// it ends before the first record to score.
+    private func writeSnapshot(_ partition: KafkaTopicPartition, state: AggregateStore, periodic: Bool) {
+        guard !stores.isEmpty, let copy = state.copy(EventSource.Partition(topic: partition.topic, partition: partition.partition)) else { return }
+        var later = stores
+        var encoded: [UInt8]?
+        if periodic, let topic = transactionTopic {
+            let bytes = copy.state.snapshot()
+            encoded = bytes
             do {
-                try snapshots.write(partition, through: copy.through, state: copy.state.snapshot())
-                metrics?.aggregateSnapshot(written: true)
+                let records = try topic.records(partition, through: copy.through, state: bytes)
+                transactionSnapshots.withLock {
+                    $0.records += records
+                    $0.partitions.append(partition)
+                }
+                later.removeAll { $0 is StateTopic }
             } catch {
-                // A restart then reads more of the log; nothing is wrong with the stream itself.
-                metrics?.aggregateSnapshot(written: false)
                 logger.warning(
-                    "cannot write the partition's state snapshot; a restart rebuilds it from the log",
+                    "cannot snapshot the partition's state in its transaction; it is written beside it",
                     metadata: [LogKey.partition: "\(partition)", LogKey.error: "\(error)"])
             }
         }
+        snapshotQueue.async { [metrics, logger, later, encoded] in
+            let bytes = encoded ?? copy.state.snapshot()
+            for store in later {
+                do {
+                    try store.write(partition, through: copy.through, state: bytes)
+                    metrics?.aggregateSnapshot(written: true, store: store.kind)
+                } catch {
+                    // The next owner or run then reads more of the log; the stream itself is fine.
+                    metrics?.aggregateSnapshot(written: false, store: store.kind)
+                    logger.warning(
+                        "cannot write the partition's state snapshot; its next owner reads more of its log",
+                        metadata: [LogKey.partition: "\(partition)", LogKey.store: "\(store.description)", LogKey.error: "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// Exactly-once: the snapshot records of the batch just processed, for its transaction.
+    public func transactionRecords() -> [KafkaProducerRecord] {
+        transactionSnapshots.withLock { $0.records }
+    }
+
+    /// Exactly-once: the batch's transaction, with its snapshot records, ended. Partitions whose
+    /// snapshot was aborted are snapshotted again with their next batch, not an interval later.
+    public func transactionEnded(committed: Bool) {
+        let partitions = transactionSnapshots.withLock { pending -> [KafkaTopicPartition] in
+            defer { pending = ([], []) }
+            return pending.partitions
+        }
+        for _ in partitions { metrics?.aggregateSnapshot(written: committed, store: .topic) }
+        if !committed { snapshotted.withLock { last in for partition in partitions { last[partition] = nil } } }
     }
 
     /// Waits until the queued snapshots are written (tests).
@@ -132,6 +183,8 @@ public final class ScoringProcessor: RecordProcessor {
         // The scorer is read once per batch: a reload swaps models between batches, never inside one.
         let scorer = models.scorer
         let state = models.aggregates
+        // Records left from a batch that never reached its transaction (a shutdown) are stale.
+        transactionSnapshots.withLock { $0 = ([], []) }
         if let state { rebuildWhereNeeded(messages, scorer: scorer, state: state) }
         let receivedAt = Date().timeIntervalSince1970
         let inputs = Self.inputs(messages, receivedAt: receivedAt)
@@ -213,11 +266,11 @@ public final class ScoringProcessor: RecordProcessor {
         ]
         if stage == .exceeded {
             logger.error(
-                "rebuilding aggregate state held the poll thread past kafka.consumer.max_poll_interval: the consumer leaves the group, and its partitions are rebuilt again when assigned; raise kafka.consumer.max_poll_interval above the rebuild's time or set pipeline.state_directory",
+                "rebuilding aggregate state held the poll thread past kafka.consumer.max_poll_interval: the consumer leaves the group, and its partitions are rebuilt again when assigned; raise kafka.consumer.max_poll_interval above the rebuild's time, or keep snapshots (topics.state, pipeline.state_directory)",
                 metadata: metadata)
         } else {
             logger.warning(
-                "rebuilding aggregate state has held the poll thread for half of kafka.consumer.max_poll_interval; past it the consumer leaves the group: raise kafka.consumer.max_poll_interval or set pipeline.state_directory",
+                "rebuilding aggregate state has held the poll thread for half of kafka.consumer.max_poll_interval; past it the consumer leaves the group: raise kafka.consumer.max_poll_interval, or keep snapshots (topics.state, pipeline.state_directory)",
                 metadata: metadata)
         }
     }
@@ -271,31 +324,39 @@ public final class ScoringProcessor: RecordProcessor {
         }
     }
 
-    /// Starts `partition`'s state from its snapshot when one holds events up to before `end`, and
-    /// returns the offset to read the log from; otherwise starts it empty (nil: the log's start).
+    /// Starts `partition`'s state from the newest snapshot, among the stores, that holds events up
+    /// to before `end`, and returns the offset to read the log from; otherwise starts it empty (nil:
+    /// the log's start).
     private func restoreSnapshot(_ partition: KafkaTopicPartition, before end: Int64, state: AggregateStore) -> Int64? {
         let key = EventSource.Partition(topic: partition.topic, partition: partition.partition)
         state.reset(key)
-        guard let snapshots else { return nil }
-        do {
-            guard let saved = try snapshots.read(partition) else { return nil }
-            // A snapshot past the first record to score (the commit lagged behind it) holds events
-            // whose decisions are to be made again from the state before them: it cannot serve.
-            guard saved.through < end else {
-                logger.info(
-                    "the partition's snapshot is ahead of the records to score; rebuilding from the start of the log",
-                    metadata: [LogKey.partition: "\(partition)", LogKey.offset: "\(end)", LogKey.from: "\(saved.through)"])
-                return nil
+        var found: [(snapshot: StoredSnapshot, store: any StateSnapshotStore)] = []
+        for store in stores {
+            do {
+                if let snapshot = try store.latest(partition, before: end) { found.append((snapshot, store)) }
+            } catch {
+                logger.warning(
+                    "the partition's snapshot cannot be read; looking elsewhere, else rebuilding from the start of the log",
+                    metadata: [LogKey.partition: "\(partition)", LogKey.store: "\(store.description)", LogKey.error: "\(error)"])
             }
-            try state.restore(key, through: saved.through, snapshot: saved.state)
-            return saved.through + 1
-        } catch {
-            state.reset(key)
-            logger.warning(
-                "the partition's snapshot cannot be used; rebuilding from the start of the log",
-                metadata: [LogKey.partition: "\(partition)", LogKey.error: "\(error)"])
-            return nil
         }
+        for (snapshot, store) in found.sorted(by: { $0.snapshot.through > $1.snapshot.through }) {
+            do {
+                try state.restore(key, through: snapshot.through, snapshot: snapshot.state)
+                metrics?.aggregateRestore(from: store.kind)
+                logger.info(
+                    "the partition's state restored from a snapshot",
+                    metadata: [LogKey.partition: "\(partition)", LogKey.store: "\(store.description)", LogKey.offset: "\(snapshot.through)"])
+                return snapshot.through + 1
+            } catch {
+                state.reset(key)
+                logger.warning(
+                    "the partition's snapshot cannot be used; looking elsewhere, else rebuilding from the start of the log",
+                    metadata: [LogKey.partition: "\(partition)", LogKey.store: "\(store.description)", LogKey.error: "\(error)"])
+            }
+        }
+        metrics?.aggregateRestore(from: nil)
+        return nil
     }
 
     public func deadLetter(for message: KafkaMessage, reason: String) -> KafkaProducerRecord? {

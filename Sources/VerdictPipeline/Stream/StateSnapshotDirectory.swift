@@ -8,7 +8,7 @@ public import VerdictKafka
 /// A file is `VSNP`, a format version (1), A (8 bytes, little endian), then the state's own bytes
 /// (``AggregateState/snapshot()``: versioned, fingerprinted, checked before any allocation). It is
 /// written to a temporary name and renamed, so a crash leaves the old file or the new one.
-public struct StateSnapshotDirectory: Sendable {
+public struct StateSnapshotDirectory: StateSnapshotStore {
     public let path: String
     /// The largest snapshot read: a file beyond it is refused before it is read.
     public static let maxFileBytes = 8 << 30
@@ -20,6 +20,9 @@ public struct StateSnapshotDirectory: Sendable {
         self.path = path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
+
+    public var description: String { "the state directory" }
+    public var kind: StateStoreKind { .directory }
 
     /// The file of a partition: topic names are `[a-zA-Z0-9._-]`, safe in a file name.
     func file(_ partition: KafkaTopicPartition) -> String {
@@ -39,6 +42,14 @@ public struct StateSnapshotDirectory: Sendable {
         guard rename(temporary, target) == 0 else {
             throw SnapshotError("cannot rename \(temporary) to \(target): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// The partition's snapshot when it ends before `end`. A snapshot at or past `end` holds
+    /// events whose decisions are to be made again from the state before them (the commit lagged
+    /// behind it): it cannot serve, and nil is returned.
+    public func latest(_ partition: KafkaTopicPartition, before end: Int64) throws -> StoredSnapshot? {
+        guard let saved = try read(partition), saved.through < end else { return nil }
+        return StoredSnapshot(through: saved.through, state: saved.state)
     }
 
     /// A partition's snapshot: nil when there is none.

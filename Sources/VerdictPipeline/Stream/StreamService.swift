@@ -17,6 +17,7 @@ public final class StreamService: Service, Sendable {
 
     private let configuration: VerdictConfiguration
     private let processor: any RecordProcessor
+    private let stateTopic: String?
     private let metrics: PipelineMetrics?
     private let status: PipelineStatus
     private let logger: Logger
@@ -30,9 +31,14 @@ public final class StreamService: Service, Sendable {
         var transactional: TransactionalRelay?
     }
 
-    public init(configuration: VerdictConfiguration, processor: any RecordProcessor, metrics: PipelineMetrics?, status: PipelineStatus, logger: Logger) {
+    /// - Parameter stateTopic: The topic the processor keeps state snapshots in, checked at start.
+    public init(
+        configuration: VerdictConfiguration, processor: any RecordProcessor, stateTopic: String? = nil, metrics: PipelineMetrics?,
+        status: PipelineStatus, logger: Logger
+    ) {
         self.configuration = configuration
         self.processor = processor
+        self.stateTopic = stateTopic
         self.metrics = metrics
         self.status = status
         self.logger = logger
@@ -76,6 +82,7 @@ public final class StreamService: Service, Sendable {
         do {
             try await consumer.checkTopics(c.topics.input.filter { !$0.hasPrefix("^") })
             try await producer.checkTopics([c.topics.decisions, c.topics.deadLetters])
+            if let stateTopic { try await Self.checkStateTopic(stateTopic, producer: producer) }
             if c.exactlyOnce { try await producer.initTransactions(timeout: .seconds(30)) }
         } catch {
             status.failed(error.description)
@@ -113,6 +120,20 @@ public final class StreamService: Service, Sendable {
         }
         try await shutdown(consumer: consumer, producer: producer, relay: relay, reason: fatal)
         if let fatal { throw ShutdownError(description: "the stream stopped: \(fatal)") }
+    }
+
+    /// A missing state topic is refused at start: without it every partition an instance takes
+    /// would be rebuilt from the start of its log, which the operator should choose knowingly.
+    private static func checkStateTopic(_ topic: String, producer: KafkaProducer) async throws(KafkaError) {
+        do {
+            try await producer.checkTopics([topic])
+        } catch let error where error.code == .unknownTopic {
+            throw KafkaError(
+                code: .unknownTopic,
+                message:
+                    "the state topic \(topic) (topics.state) does not exist: create it with as many partitions as the input (retention a few pipeline.state_snapshot_intervals), or set topics.state: \"\" to rebuild each partition's aggregate state from its log"
+            )
+        }
     }
 
     private func shutdown(consumer: KafkaConsumer, producer: KafkaProducer, relay: Relay?, reason: String?) async throws {

@@ -55,11 +55,20 @@ struct ServeCommand: AsyncParsableCommand {
             return { partition, start, end, body in try reader.read(partition, from: start, before: end, timeout: .seconds(600), body) }
         }
         let snapshots = try configuration.pipeline.stateDirectory.map { try StateSnapshotDirectory(path: configuration.resolve($0)) }
+        // Snapshots in the state topic let whichever instance takes a partition start from there.
+        let stateTopic: StateTopic? =
+            models.aggregates == nil || configuration.topics.state.isEmpty
+            ? nil
+            : try StateTopic(
+                topic: configuration.topics.state, producer: configuration.producerConfiguration(),
+                consumer: configuration.consumerConfiguration(), logger: logger)
         let processor = ScoringProcessor(
             models: models, decisionsTopic: configuration.topics.decisions, deadLetterTopic: configuration.topics.deadLetters, metrics: metrics,
-            history: history, snapshots: snapshots, snapshotInterval: configuration.pipeline.stateSnapshotInterval.seconds, status: status,
+            history: history, snapshots: snapshots, stores: stateTopic.map { [$0] } ?? [], snapshotsInTransactions: configuration.exactlyOnce,
+            snapshotInterval: configuration.pipeline.stateSnapshotInterval.seconds, status: status,
             pollInterval: configuration.kafka.consumer.maxPollInterval.duration, logger: logger)
-        let stream = StreamService(configuration: configuration, processor: processor, metrics: metrics, status: status, logger: logger)
+        let stream = StreamService(
+            configuration: configuration, processor: processor, stateTopic: stateTopic?.topic, metrics: metrics, status: status, logger: logger)
         let adminToken = try Self.adminToken(configuration)
         let sidecar = Sidecar.application(
             host: configuration.sidecar.host, port: configuration.sidecar.port, adminToken: adminToken,
@@ -98,6 +107,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         pool.shutdown()
+        await stateTopic?.close()
         if signals.forced { throw ExitCode(2) }
     }
 

@@ -178,6 +178,9 @@ struct StreamFixture {
     let input: String
     let decisions: String
     let deadLetters: String
+    /// The state topic (`topics.state`), created with the input's partition count when the
+    /// features have aggregates.
+    let state: String
     let group: String
     let models: URL
     let config: URL
@@ -185,13 +188,17 @@ struct StreamFixture {
     /// Creates topics and a config; `pipeline` and `kafka` add YAML under those sections.
     static func make(
         _ name: String, brokers: String, partitions: Int = 4, pipeline: [String] = [], producerProperties: [String: String] = [:],
-        guarantee: String = "at_least_once", mock: KafkaMockCluster? = nil, rules: URL? = nil, features: URL? = nil
+        guarantee: String = "at_least_once", mock: KafkaMockCluster? = nil, rules: URL? = nil, features: URL? = nil,
+        createStateTopic: Bool = true
     ) async throws -> StreamFixture {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("verdict-\(name)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let input = TestBroker.uniqueTopic("\(name)-in"), decisions = TestBroker.uniqueTopic("\(name)-decisions"),
             deadLetters = TestBroker.uniqueTopic("\(name)-dlq")
+        let state = TestBroker.uniqueTopic("\(name)-state")
+        let withState = features != nil && createStateTopic
         if let mock {
+            if withState { try mock.createTopic(state, partitions: partitions) }
             try mock.createTopic(input, partitions: partitions)
             try mock.createTopic(decisions, partitions: partitions)
             try mock.createTopic(deadLetters, partitions: 1)
@@ -199,6 +206,7 @@ struct StreamFixture {
             try await TestBroker.createTopic(input, partitions: partitions, brokers: brokers)
             try await TestBroker.createTopic(decisions, partitions: partitions, brokers: brokers)
             try await TestBroker.createTopic(deadLetters, partitions: 1, brokers: brokers)
+            if withState { try await TestBroker.createTopic(state, partitions: partitions, brokers: brokers) }
         }
         // The committed default model, copied so a test can add versions and switch between them.
         let models = directory.appendingPathComponent("models/verdict-fraud")
@@ -222,6 +230,7 @@ struct StreamFixture {
               input: [\(input)]
               decisions: \(decisions)
               dead_letters: \(deadLetters)
+              state: \(state)
             model:
               path: \(models.path)
               watch: true
@@ -242,7 +251,7 @@ struct StreamFixture {
         try yaml.write(to: config, atomically: true, encoding: .utf8)
         let group = yaml.split(separator: "\n").first { $0.contains("group_id:") }!.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)
         return StreamFixture(
-            brokers: brokers, directory: directory, input: input, decisions: decisions, deadLetters: deadLetters,
+            brokers: brokers, directory: directory, input: input, decisions: decisions, deadLetters: deadLetters, state: state,
             group: group, models: models, config: config)
     }
 

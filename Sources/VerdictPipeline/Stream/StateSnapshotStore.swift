@@ -1,0 +1,41 @@
+public import VerdictKafka
+
+/// A partition's aggregate state after offset `through`, as ``AggregateState/snapshot()`` bytes.
+public struct StoredSnapshot: Sendable, Equatable {
+    public var through: Int64
+    public var state: [UInt8]
+
+    public init(through: Int64, state: [UInt8]) {
+        self.through = through
+        self.state = state
+    }
+}
+
+/// Where the stream keeps snapshots of its partitions' aggregate state: the state topic
+/// (``StateTopic``, any instance can restore from it) and the local directory
+/// (``StateSnapshotDirectory``, a restart cache of this pod).
+///
+/// Any snapshot is safe to restore whenever it was written, as long as it ends before the first
+/// record to score: a partition's state at offset A is the fold of its log up to A, whoever
+/// computed it. So stores never wait for decisions to be acknowledged.
+public protocol StateSnapshotStore: Sendable {
+    /// How log lines name the store ("the state topic verdict.state").
+    var description: String { get }
+
+    /// The store's label in metrics.
+    var kind: StateStoreKind { get }
+
+    /// Keeps the partition's state after offset `through`.
+    func write(_ partition: KafkaTopicPartition, through: Int64, state: [UInt8]) throws
+
+    /// The newest snapshot of the partition that ends before offset `end` (nil when there is none).
+    ///
+    /// - Throws: when the store cannot be read, or its snapshot is damaged (the caller rebuilds
+    ///   from the log instead, and logs why).
+    func latest(_ partition: KafkaTopicPartition, before end: Int64) throws -> StoredSnapshot?
+}
+
+/// The kinds of snapshot store, as metrics label them.
+public enum StateStoreKind: String, Sendable, CaseIterable {
+    case topic, directory
+}

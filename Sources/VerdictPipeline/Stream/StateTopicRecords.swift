@@ -1,0 +1,147 @@
+public import VerdictKafka
+import VerdictScoring
+
+/// How a snapshot of a partition's aggregate state is laid out in the state topic (`topics.state`).
+///
+/// A snapshot of a million keys is hundreds of megabytes, and a record is limited to about a
+/// megabyte (librdkafka's and the brokers' `message.max.bytes`), so a snapshot is written as
+/// chunks of ``chunkBytes``, one record each:
+/// - key: the input partition, `topic/partition`;
+/// - partition of the state topic: the input partition's number modulo the state topic's count;
+/// - value: the chunk's bytes, a slice of ``AggregateState/snapshot()``;
+/// - headers: `verdict-state-snapshot` (an id the chunks of one snapshot share),
+///   `verdict-state-through` (the last offset of the input partition the state holds),
+///   `verdict-state-chunk` (`index/count`), `verdict-state-bytes` (the whole snapshot's length) and
+///   `verdict-state-sha256` (of the whole snapshot).
+///
+/// A reader keeps a snapshot only once every chunk arrived and the bytes match their length and
+/// hash; chunks from a snapshot that was cut short (the writer crashed, its transaction aborted)
+/// are ignored.
+public enum StateTopicRecords {
+    /// Bytes per chunk: below librdkafka's default `message.max.bytes` (1,000,000) with its headers.
+    public static let chunkBytes = 512 * 1024
+    /// The largest snapshot a reader assembles; a record claiming more is ignored before anything
+    /// is allocated for it.
+    public static let maxSnapshotBytes = StateSnapshotDirectory.maxFileBytes
+    static let idHeader = "verdict-state-snapshot"
+    static let throughHeader = "verdict-state-through"
+    static let chunkHeader = "verdict-state-chunk"
+    static let bytesHeader = "verdict-state-bytes"
+    static let hashHeader = "verdict-state-sha256"
+
+    /// The record key of an input partition's snapshots.
+    public static func key(_ partition: KafkaTopicPartition) -> [UInt8] {
+        Array("\(partition.topic)/\(partition.partition)".utf8)
+    }
+
+    /// The records of one snapshot, in chunk order.
+    public static func records(
+        _ partition: KafkaTopicPartition, through: Int64, state: [UInt8], topic: String, statePartition: Int, id: UInt64
+    ) -> [KafkaProducerRecord] {
+        let key = key(partition)
+        let count = max(1, (state.count + chunkBytes - 1) / chunkBytes)
+        let common = [
+            KafkaHeader(name: idHeader, string: String(id, radix: 16)),
+            KafkaHeader(name: throughHeader, string: String(through)),
+            KafkaHeader(name: bytesHeader, string: String(state.count)),
+            KafkaHeader(name: hashHeader, string: SHA256Hex.of(state)),
+        ]
+        return (0..<count).map { index in
+            let start = index * chunkBytes
+            let chunk = Array(state[start..<min(state.count, start + chunkBytes)])
+            return KafkaProducerRecord(
+                topic: topic, partition: statePartition, key: key, value: chunk,
+                headers: common + [KafkaHeader(name: chunkHeader, string: "\(index)/\(count)")])
+        }
+    }
+}
+
+/// Reassembles the snapshots of one input partition from state-topic records read in any order,
+/// keeping the one with the highest offset below `end` (``best``).
+///
+/// Every header is checked before it is used and every length before anything is allocated: the
+/// state topic is input like any other, and a damaged or hostile record must not trap the process.
+struct StateTopicAssembler {
+    private struct Pending {
+        var through: Int64
+        var count: Int
+        var bytes: Int
+        var hash: String
+        var chunks: [Int: [UInt8]] = [:]
+        var received = 0
+    }
+
+    let key: [UInt8]
+    let end: Int64
+    private var pending: [String: Pending] = [:]
+    /// Snapshots already complete or refused, so that a chunk read again does not reopen them.
+    private var finished: Set<String> = []
+    private(set) var best: StoredSnapshot?
+    /// Why snapshots of this partition were refused (damaged chunks, a wrong hash).
+    private(set) var refused: [String] = []
+
+    init(partition: KafkaTopicPartition, before end: Int64) {
+        key = StateTopicRecords.key(partition)
+        self.end = end
+    }
+
+    /// Whether an older part of the log may still complete a snapshot newer than ``best``: one whose
+    /// later chunks were read but not its first. Chunks are written in order, so a snapshot whose
+    /// first chunk was read and whose last was not was cut short, and never completes.
+    var awaitsEarlierChunks: Bool {
+        pending.values.contains { $0.chunks[0] == nil && $0.through > best?.through ?? -1 }
+    }
+
+    /// The reasons collected since the last call.
+    mutating func takeRefused() -> [String] {
+        defer { refused = [] }
+        return refused
+    }
+
+    mutating func add(_ message: KafkaMessage) {
+        guard message.key == key else { return }
+        func header(_ name: String) -> String? { message.header(name).map { String(decoding: $0, as: UTF8.self) } }
+        guard let id = header(StateTopicRecords.idHeader), !finished.contains(id) else { return }
+        guard let through = header(StateTopicRecords.throughHeader).flatMap({ Int64($0) }), through >= 0 else {
+            return refuse(id, "offset \(message.offset): no valid \(StateTopicRecords.throughHeader) header")
+        }
+        // A snapshot at or past the first record to score cannot serve: its chunks are not kept.
+        guard through < end else { return }
+        guard let bytes = header(StateTopicRecords.bytesHeader).flatMap({ Int($0) }), bytes >= 0, bytes <= StateTopicRecords.maxSnapshotBytes,
+            let hash = header(StateTopicRecords.hashHeader), hash.utf8.count == 64,
+            let position = header(StateTopicRecords.chunkHeader)?.split(separator: "/", omittingEmptySubsequences: false),
+            position.count == 2, let index = Int(position[0]), let count = Int(position[1]),
+            count >= 1, count <= bytes / 1024 + 1, index >= 0, index < count, let value = message.value
+        else {
+            return refuse(id, "offset \(message.offset): damaged chunk headers")
+        }
+        var snapshot = pending[id] ?? Pending(through: through, count: count, bytes: bytes, hash: hash)
+        guard snapshot.through == through, snapshot.count == count, snapshot.bytes == bytes, snapshot.hash == hash else {
+            return refuse(id, "offset \(message.offset): a chunk disagrees with the others of its snapshot")
+        }
+        guard snapshot.chunks[index] == nil else { return }
+        guard value.count <= bytes - snapshot.received else {
+            return refuse(id, "offset \(message.offset): the chunks hold more than the snapshot's \(bytes) bytes")
+        }
+        snapshot.chunks[index] = value
+        snapshot.received += value.count
+        guard snapshot.chunks.count == count else {
+            pending[id] = snapshot
+            return
+        }
+        pending[id] = nil
+        finished.insert(id)
+        guard snapshot.received == bytes else { return refuse(id, "the chunks hold \(snapshot.received) of \(bytes) bytes") }
+        var state: [UInt8] = []
+        state.reserveCapacity(bytes)
+        for i in 0..<count { state.append(contentsOf: snapshot.chunks[i]!) }
+        guard SHA256Hex.of(state) == hash else { return refuse(id, "its bytes do not match their sha256") }
+        if through > best?.through ?? -1 { best = StoredSnapshot(through: through, state: state) }
+    }
+
+    private mutating func refuse(_ id: String, _ reason: String) {
+        pending[id] = nil
+        finished.insert(id)
+        refused.append("snapshot \(id): \(reason)")
+    }
+}
