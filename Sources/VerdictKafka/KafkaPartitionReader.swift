@@ -11,6 +11,8 @@ public final class KafkaPartitionReader: Sendable {
     private let properties: [String: String]
     private let logger: Logger
     private let maxBatch: Int
+    /// `max.partition.fetch.bytes` of the reader, unless the consumer's properties set it.
+    public static let fetchBytes = 16 << 20
 
     /// - Throws: ``KafkaError`` (configuration) when the consumer's settings are invalid.
     public init(configuration: KafkaConsumerConfiguration, logger: Logger) throws(KafkaError) {
@@ -20,6 +22,9 @@ public final class KafkaPartitionReader: Sendable {
         properties["enable.auto.commit"] = "false"
         properties["enable.auto.offset.store"] = "false"
         properties["enable.partition.eof"] = "true"
+        // One partition is read, so a fetch may carry much more of it than librdkafka's 1 MB
+        // default: state snapshots come in 512 KiB chunks, which the default fetched two at a time.
+        if properties["max.partition.fetch.bytes"] == nil { properties["max.partition.fetch.bytes"] = String(Self.fetchBytes) }
         self.properties = properties
         self.logger = logger
         maxBatch = max(1, configuration.maxBatchSize)

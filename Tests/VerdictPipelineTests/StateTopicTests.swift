@@ -60,9 +60,14 @@ struct StateTopicTests {
         // Read from the end backwards, a window holding only a snapshot's last chunk waits for more.
         var tail = StateTopicAssembler(partition: Self.partition, before: 400)
         let newest = Self.records(through: 300, state: Self.bytes(900_000, seed: 2), id: 2)
-        tail.add(Self.messages(newest).last!)
+        tail.add(Self.messages(newest, from: 1_000).last!)
         #expect(tail.best == nil)
         #expect(tail.awaitsEarlierChunks)
+        // Its first chunk is probably where its chunk index points: the reader jumps there.
+        #expect(tail.earliestAwaited == 1_000)
+        for message in Self.messages(newest, from: 1_000).dropLast() { tail.add(message) }
+        #expect(tail.best?.through == 300)
+        #expect(tail.earliestAwaited == nil)
     }
 
     @Test("a chunk with a flipped byte, a wrong length or hostile headers is refused with the reason, without trapping")

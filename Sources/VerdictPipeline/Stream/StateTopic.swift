@@ -117,7 +117,9 @@ public final class StateTopic: StateSnapshotStore {
             guard start > low else { return assembler.best }
             upper = start
             window = min(window * 4, 1 << 20)
-            start = max(low, start - window)
+            // A snapshot whose later chunks were read starts about its chunk index earlier
+            // (a little more, for other partitions' records in between); otherwise the window grows.
+            start = max(low, assembler.earliestAwaited.map { min($0 - 16, start - 1) } ?? (start - window))
         }
     }
 

@@ -69,6 +69,9 @@ struct StateTopicAssembler {
         var hash: String
         var chunks: [Int: [UInt8]] = [:]
         var received = 0
+        /// Where its first chunk would be if its chunks are contiguous (one writer per partition):
+        /// the lowest offset of a chunk minus its index.
+        var firstChunkNear = Int64.max
     }
 
     let key: [UInt8]
@@ -88,8 +91,12 @@ struct StateTopicAssembler {
     /// Whether an older part of the log may still complete a snapshot newer than ``best``: one whose
     /// later chunks were read but not its first. Chunks are written in order, so a snapshot whose
     /// first chunk was read and whose last was not was cut short, and never completes.
-    var awaitsEarlierChunks: Bool {
-        pending.values.contains { $0.chunks[0] == nil && $0.through > best?.through ?? -1 }
+    var awaitsEarlierChunks: Bool { earliestAwaited != nil }
+
+    /// The offset where the earliest chunk still awaited probably is: a reader going backwards
+    /// jumps there instead of growing its window step by step.
+    var earliestAwaited: Int64? {
+        pending.values.filter { $0.chunks[0] == nil && $0.through > best?.through ?? -1 }.map(\.firstChunkNear).min()
     }
 
     /// The reasons collected since the last call.
@@ -125,6 +132,8 @@ struct StateTopicAssembler {
         }
         snapshot.chunks[index] = value
         snapshot.received += value.count
+        let (near, overflow) = message.offset.subtractingReportingOverflow(Int64(index))
+        if !overflow { snapshot.firstChunkNear = min(snapshot.firstChunkNear, near) }
         guard snapshot.chunks.count == count else {
             pending[id] = snapshot
             return

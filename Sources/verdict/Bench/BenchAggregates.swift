@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import VerdictForest
 import VerdictKafka
 import VerdictPipeline
@@ -22,6 +23,8 @@ struct BenchAggregates: AsyncParsableCommand {
     var catchUpEvents: Int = 500_000
     @Option(help: "Threads validating during the catch-up (default: cores); the fold itself is one thread.") var threads: Int?
     @Option(help: "Service configuration (validation and rules for the catch-up).") var config: String = "config/verdict.yaml"
+    @Option(help: "Brokers: also write the snapshot to --state-topic and restore it from there.") var brokers: String?
+    @Option(name: .customLong("state-topic"), help: "An existing topic for the snapshot (with --brokers).") var stateTopic: String?
     @Flag(help: "Print one JSON object.") var json = false
 
     /// The set of issue #13: count 1h/5m, sum 24h/1h, distinct merchants 24h/1h (16), seconds since last.
@@ -105,9 +108,15 @@ struct BenchAggregates: AsyncParsableCommand {
         let recordBytes = plan.recordBytes["card_id"] ?? 0
         let catchUp = try catchUpRate(plan)
         let snapshot = try snapshotTimes(state)
+        let topic = try await topicTimes(state)
         if json {
+            let topicFields =
+                topic.map {
+                    [("topic_write_s", $0.write), ("topic_find_s", $0.find), ("topic_restore_s", $0.restore)]
+                        .map { #","\#($0.0)":\#(String(format: "%.3f", $0.1))"# }.joined()
+                } ?? ""
             print(
-                #"{"benchmark":"aggregates","cards":\#(cards),"events":\#(applied),"ns_per_event":\#(Int(perEvent)),"record_bytes":\#(recordBytes),"keys":\#(state.keyCount),"first_pass_s":\#(String(format: "%.2f", warmed.seconds)),"catch_up_events_per_s":\#(Int(catchUp.rate)),"catch_up_threads":\#(catchUp.threads),"snapshot_bytes":\#(snapshot.bytes),"snapshot_write_s":\#(String(format: "%.3f", snapshot.write)),"snapshot_restore_s":\#(String(format: "%.3f", snapshot.restore))}"#
+                #"{"benchmark":"aggregates","cards":\#(cards),"events":\#(applied),"ns_per_event":\#(Int(perEvent)),"record_bytes":\#(recordBytes),"keys":\#(state.keyCount),"first_pass_s":\#(String(format: "%.2f", warmed.seconds)),"catch_up_events_per_s":\#(Int(catchUp.rate)),"catch_up_threads":\#(catchUp.threads),"snapshot_bytes":\#(snapshot.bytes),"snapshot_write_s":\#(String(format: "%.3f", snapshot.write)),"snapshot_restore_s":\#(String(format: "%.3f", snapshot.restore))\#(topicFields)}"#
             )
         } else {
             print(
@@ -116,6 +125,11 @@ struct BenchAggregates: AsyncParsableCommand {
             print(
                 "snapshot: \(snapshot.bytes) bytes for \(state.keyCount) keys; encode + write \(String(format: "%.3f", snapshot.write)) s, read + restore \(String(format: "%.3f", snapshot.restore)) s (a local file in \(NSTemporaryDirectory()))"
             )
+            if let topic, let stateTopic {
+                print(
+                    "state topic: encode + write to \(stateTopic) \(String(format: "%.3f", topic.write)) s (until every chunk is acknowledged), find + read + restore \(String(format: "%.3f", topic.restore)) s (of which finding and reading the chunks \(String(format: "%.3f", topic.find)) s)"
+                )
+            }
             if catchUpEvents > 0 {
                 print("catch-up: \(catchUpEvents) generated events folded at \(Int(catchUp.rate)) events/s (validate on \(catchUp.threads) threads + fold)")
             }
@@ -137,6 +151,32 @@ struct BenchAggregates: AsyncParsableCommand {
         let done = clock.now
         guard restored.keyCount == state.keyCount else { throw ValidationError("the restored state holds \(restored.keyCount) keys, not \(state.keyCount)") }
         return (bytes.count, (written - began).seconds, (done - written).seconds)
+    }
+
+    /// Seconds to snapshot the state into the state topic (every chunk acknowledged) and to find
+    /// it from the topic's end and restore it: what a new owner of the partition waits for.
+    private func topicTimes(_ state: AggregateState) async throws -> (write: Double, find: Double, restore: Double)? {
+        guard let brokers else { return nil }
+        guard let stateTopic else { throw ValidationError("--brokers needs --state-topic: an existing topic to write the snapshot to") }
+        var configuration = try VerdictConfiguration.load(path: config)
+        configuration.kafka.bootstrapServers = brokers.split(separator: ",").map(String.init)
+        configuration.kafka.consumer.groupID = "verdict-bench-\(UUID().uuidString.prefix(8))"
+        let topic = try StateTopic(
+            topic: stateTopic, producer: configuration.producerConfiguration(), consumer: configuration.consumerConfiguration(),
+            timeout: .seconds(300), logger: CommandSupport.logger(level: .warning))
+        // A partition number of its own, so that runs against one topic do not find each other's.
+        let partition = KafkaTopicPartition(topic: "bench-\(UUID().uuidString.prefix(8))", partition: 0)
+        let clock = ContinuousClock()
+        let began = clock.now
+        try topic.write(partition, through: 1, state: state.snapshot())
+        let written = clock.now
+        guard let saved = try topic.latest(partition, before: 2) else { throw ValidationError("the snapshot is not in \(stateTopic)") }
+        let found = clock.now
+        let restored = try AggregateState(plan: state.plan, snapshot: saved.state)
+        let done = clock.now
+        await topic.close()
+        guard restored.keyCount == state.keyCount else { throw ValidationError("the restored state holds \(restored.keyCount) keys, not \(state.keyCount)") }
+        return ((written - began).seconds, (found - written).seconds, (done - written).seconds)
     }
 
     /// Events per second `Scorer.warm` folds: what rebuilding a partition from its log costs once
