@@ -272,7 +272,7 @@ struct AggregateRebuildTests {
             saved.withLock { $0.append(StoredSnapshot(through: through, state: state)) }
         }
 
-        func latest(_ partition: KafkaTopicPartition, before end: Int64) throws -> StoredSnapshot? {
+        func latest(_ partition: KafkaTopicPartition, before end: Int64, progress: () -> Void) throws -> StoredSnapshot? {
             if failing.withLock({ $0 }) { throw SnapshotError("the broker is unreachable") }
             return saved.withLock { $0.filter { $0.through < end }.max { $0.through < $1.through } }
         }

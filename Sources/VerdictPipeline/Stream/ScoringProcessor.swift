@@ -333,7 +333,9 @@ public final class ScoringProcessor: RecordProcessor {
         var found: [(snapshot: StoredSnapshot, store: any StateSnapshotStore)] = []
         for store in stores {
             do {
-                if let snapshot = try store.latest(partition, before: end) { found.append((snapshot, store)) }
+                if let snapshot = try store.latest(partition, before: end, progress: { [status] in status?.polled() }) {
+                    found.append((snapshot, store))
+                }
             } catch {
                 logger.warning(
                     "the partition's snapshot cannot be read; looking elsewhere, else rebuilding from the start of the log",

@@ -47,7 +47,7 @@ public struct StateSnapshotDirectory: StateSnapshotStore {
     /// The partition's snapshot when it ends before `end`. A snapshot at or past `end` holds
     /// events whose decisions are to be made again from the state before them (the commit lagged
     /// behind it): it cannot serve, and nil is returned.
-    public func latest(_ partition: KafkaTopicPartition, before end: Int64) throws -> StoredSnapshot? {
+    public func latest(_ partition: KafkaTopicPartition, before end: Int64, progress: () -> Void = {}) throws -> StoredSnapshot? {
         guard let saved = try read(partition), saved.through < end else { return nil }
         return StoredSnapshot(through: saved.through, state: saved.state)
     }

@@ -30,9 +30,11 @@ public protocol StateSnapshotStore: Sendable {
 
     /// The newest snapshot of the partition that ends before offset `end` (nil when there is none).
     ///
+    /// - Parameter progress: Called as the reading advances (a large snapshot takes seconds to
+    ///   read, and /healthz must see that the poll thread is not stuck).
     /// - Throws: when the store cannot be read, or its snapshot is damaged (the caller rebuilds
     ///   from the log instead, and logs why).
-    func latest(_ partition: KafkaTopicPartition, before end: Int64) throws -> StoredSnapshot?
+    func latest(_ partition: KafkaTopicPartition, before end: Int64, progress: () -> Void) throws -> StoredSnapshot?
 }
 
 /// The kinds of snapshot store, as metrics label them.

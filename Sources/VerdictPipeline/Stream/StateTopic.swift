@@ -97,7 +97,7 @@ public final class StateTopic: StateSnapshotStore {
     /// read backwards from its end in growing windows until one is found or the log's start is
     /// reached. A stale high watermark only makes the first window start earlier: each read goes
     /// on to the end of the log.
-    public func latest(_ partition: KafkaTopicPartition, before end: Int64) throws -> StoredSnapshot? {
+    public func latest(_ partition: KafkaTopicPartition, before end: Int64, progress: () -> Void = {}) throws -> StoredSnapshot? {
         let state = KafkaTopicPartition(topic: topic, partition: try statePartition(for: partition))
         let (low, high) = try reader.watermarks(state, timeout: .seconds(10))
         var assembler = StateTopicAssembler(partition: partition, before: end)
@@ -107,6 +107,7 @@ public final class StateTopic: StateSnapshotStore {
         while true {
             try reader.read(state, from: start, before: upper, timeout: timeout) { batch in
                 for message in batch { assembler.add(message) }
+                progress()
             }
             for reason in assembler.takeRefused() {
                 logger.warning(
