@@ -268,8 +268,8 @@ struct AggregateRebuildTests {
         var description: String { "memory" }
         var kind: StateStoreKind { .topic }
 
-        func write(_ partition: KafkaTopicPartition, through: Int64, state: [UInt8]) throws {
-            saved.withLock { $0.append(StoredSnapshot(through: through, state: state)) }
+        func write(_ partition: KafkaTopicPartition, _ snapshot: StoredSnapshot) throws {
+            saved.withLock { $0.append(snapshot) }
         }
 
         func latest(_ partition: KafkaTopicPartition, before end: Int64, progress: () -> Void) throws -> StoredSnapshot? {
@@ -304,6 +304,10 @@ struct AggregateRebuildTests {
         first.flushSnapshots()
         #expect(try directory.read(partition)?.through == 249)
         #expect(topic.saved.withLock { $0.map(\.through) }.contains(249))
+        // Each snapshot carries the newest record time it holds, for replays of a time range.
+        func newest(through: Int64) -> Int64? { logs[0].filter { $0.offset <= through }.compactMap(\.timestamp?.milliseconds).max() }
+        #expect(try directory.read(partition)?.newestRecordTime == newest(through: 249))
+        #expect(topic.saved.withLock { $0 }.allSatisfy { $0.newestRecordTime == newest(through: $0.through) })
 
         // Another pod, without this one's directory, restores from the topic and scores 300..<450.
         let elsewhere = History(logs)
@@ -312,6 +316,9 @@ struct AggregateRebuildTests {
         second.released([partition])
         second.flushSnapshots()
         #expect(elsewhere.calls.withLock { $0 } == ["0:250<300"])
+        // Restored from a snapshot, the time carries on: the one written on release holds 0...449.
+        #expect(topic.saved.withLock { $0 }.allSatisfy { $0.newestRecordTime == newest(through: $0.through) })
+        #expect(topic.saved.withLock { $0.map(\.through) }.contains(449))
 
         // Back on this pod: the topic's snapshot (449) is newer than the local one (249).
         let back = History(logs)

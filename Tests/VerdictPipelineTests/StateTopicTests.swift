@@ -24,7 +24,8 @@ struct StateTopicTests {
     }
 
     static func records(through: Int64, state: [UInt8], partition: KafkaTopicPartition = partition, id: UInt64) -> [KafkaProducerRecord] {
-        StateTopicRecords.records(partition, through: through, state: state, topic: "verdict.state", statePartition: 0, id: id)
+        StateTopicRecords.records(
+            partition, StoredSnapshot(through: through, state: state), topic: "verdict.state", statePartition: 0, id: id)
     }
 
     @Test("a snapshot larger than a record is chunked and reassembled exactly, in any order of its chunks")
@@ -68,6 +69,25 @@ struct StateTopicTests {
         for message in Self.messages(newest, from: 1_000).dropLast() { tail.add(message) }
         #expect(tail.best?.through == 300)
         #expect(tail.earliestAwaited == nil)
+    }
+
+    @Test("a replay keeps only snapshots whose newest record time is known and below the range")
+    func recordTimeFilter() throws {
+        var all: [KafkaProducerRecord] = []
+        for (id, time) in [(1, Int64?(1_000)), (2, nil), (3, 5_000)] {
+            all += StateTopicRecords.records(
+                Self.partition, StoredSnapshot(through: Int64(id) * 100, state: Self.bytes(2_000, seed: UInt8(id)), newestRecordTime: time),
+                topic: "verdict.state", statePartition: 0, id: UInt64(id))
+        }
+        var any = StateTopicAssembler(partition: Self.partition, before: .max)
+        var below = StateTopicAssembler(partition: Self.partition, before: .max, recordTimeBelow: 4_000)
+        for message in Self.messages(all) {
+            any.add(message)
+            below.add(message)
+        }
+        #expect(any.best?.through == 300)
+        #expect(any.best?.newestRecordTime == 5_000)
+        #expect(below.best == StoredSnapshot(through: 100, state: Self.bytes(2_000, seed: 1), newestRecordTime: 1_000))
     }
 
     @Test("a chunk with a flipped byte, a wrong length or hostile headers is refused with the reason, without trapping")

@@ -74,11 +74,11 @@ struct TopicReplayTests {
             return (times[times.count / 3], times[2 * times.count / 3])
         }
 
-        func replay(rules: RuleConfiguration? = nil) async throws -> ReplayReport {
-            try await TopicReplayTests.offPool { try replayBlocking(rules: rules) }
+        func replay(rules: RuleConfiguration? = nil, snapshots: StateTopic? = nil) async throws -> ReplayReport {
+            try await TopicReplayTests.offPool { try replayBlocking(rules: rules, snapshots: snapshots) }
         }
 
-        private func replayBlocking(rules: RuleConfiguration?) throws -> ReplayReport {
+        private func replayBlocking(rules: RuleConfiguration?, snapshots: StateTopic?) throws -> ReplayReport {
             let scorer = try Scorer(
                 validation: scoring.validation, rules: rules ?? scoring.rules, model: models.scorer.model, pool: ForestWorkerPool(threads: 2),
                 recordTimeIsClock: true)
@@ -88,7 +88,8 @@ struct TopicReplayTests {
                 logger: TopicReplayTests.logger)
             let replay = TopicReplay(
                 configuration: .init(input: "transactions", decisions: "decisions", deadLetters: "dlq", from: range.from, to: range.to, timeout: .seconds(60)),
-                reader: reader, scorer: scorer, state: AggregateStore(plan: try scoring.features.aggregatePlan()), logger: TopicReplayTests.logger)
+                reader: reader, scorer: scorer, state: AggregateStore(plan: try scoring.features.aggregatePlan()), snapshots: snapshots,
+                logger: TopicReplayTests.logger)
             return try replay.run()
         }
 
@@ -128,6 +129,47 @@ struct TopicReplayTests {
         let markdown = report.markdown()
         #expect(markdown.contains("**\(report.changed)** of \(report.records) records changed outcome"))
         #expect(markdown.contains("the replay reproduced the stream's on all \(report.aggregates.compared) decisions compared"))
+    }
+
+    @Test(
+        "warming from the state topic: each partition starts from its newest snapshot holding only records before the range, reads less of the log, and gives the same report"
+    )
+    func warmsFromSnapshot() async throws {
+        let published = try await Published.shared.value
+        let full = try await published.replay()
+        let topic = "state-\(UUID().uuidString.prefix(8))"
+        try published.cluster.createTopic(topic, partitions: 2)
+        let client = KafkaClientConfiguration(bootstrapServers: [published.cluster.bootstrapServers])
+        let snapshots = try StateTopic(
+            topic: topic, producer: KafkaProducerConfiguration(client: client, linger: .milliseconds(2)),
+            consumer: KafkaConsumerConfiguration(client: client, groupID: "state-\(UUID().uuidString)"), timeout: .seconds(30),
+            logger: Self.logger)
+        // The stream's processor, snapshotting each partition to the topic after every batch.
+        let processor = ScoringProcessor(
+            models: try AggregateRebuildTests.models(), decisionsTopic: "decisions", deadLetterTopic: "dlq", metrics: nil,
+            history: AggregateRebuildTests.History(published.logs).read, stores: [snapshots], snapshotInterval: 0)
+        let stream = AggregateRebuildTests.interleave(published.logs, from: [0, 0])
+        try await Self.offPool {
+            for start in stride(from: 0, to: stream.count, by: 40) {
+                var outputs: [KafkaProducerRecord] = []
+                processor.process(Array(stream[start..<min(start + 40, stream.count)]), into: &outputs)
+            }
+            processor.flushSnapshots()
+        }
+        let warm = try await published.replay(snapshots: snapshots)
+        for (with, without) in zip(warm.partitions, full.partitions) {
+            let through = try #require(with.snapshotThrough, "partition \(with.partition) warmed from the log's start")
+            // Every record the snapshot holds comes before the range, and the warming read less.
+            #expect(through < with.firstOffset)
+            let log = published.logs[with.partition]
+            #expect(log.filter { $0.offset <= through }.allSatisfy { Double($0.timestamp!.milliseconds) / 1000 < published.range.from })
+            #expect(with.warmed < without.warmed && with.warmed == without.warmed - Int(through + 1), "\(with) \(without)")
+            #expect(with.firstOffset == without.firstOffset && with.endOffset == without.endOffset && with.replayed == without.replayed)
+        }
+        #expect(warm.records == full.records && warm.matrix == full.matrix && warm.changed == full.changed)
+        #expect(warm.aggregates.compared == full.aggregates.compared && warm.aggregates.differing == 0, "\(warm.aggregates)")
+        #expect(warm.markdown().contains("snapshot after offset"))
+        await snapshots.close()
     }
 
     @Test("a stricter policy escalates outcomes; the diff lists each change with its scores and reasons, in Markdown and JSON")

@@ -14,19 +14,23 @@ public struct ReplayReport: Sendable, Codable {
         public var warmed: Int
         /// Records in the range, scored.
         public var replayed: Int
+        /// The last offset of the state snapshot the warming started from (nil: the log's start).
+        public var snapshotThrough: Int64?
 
-        public init(partition: Int, firstOffset: Int64, endOffset: Int64, warmed: Int, replayed: Int) {
+        public init(partition: Int, firstOffset: Int64, endOffset: Int64, warmed: Int, replayed: Int, snapshotThrough: Int64? = nil) {
             self.partition = partition
             self.firstOffset = firstOffset
             self.endOffset = endOffset
             self.warmed = warmed
             self.replayed = replayed
+            self.snapshotThrough = snapshotThrough
         }
 
         enum CodingKeys: String, CodingKey {
             case partition, warmed, replayed
             case firstOffset = "first_offset"
             case endOffset = "end_offset"
+            case snapshotThrough = "snapshot_through"
         }
     }
 
@@ -124,8 +128,11 @@ public struct ReplayReport: Sendable, Codable {
         var out = "# Replay of `\(input)` from \(from) to \(to)\n\n"
         let model = candidate.model.map { "\($0) \(candidate.version ?? "")" + (candidate.sha256.map { " (sha256 \($0.prefix(12)))" } ?? "") } ?? "none"
         out += "Candidate: model \(model), policy \(candidate.policyVersion). Published outcomes read from `\(decisions)` and `\(deadLetters)`.\n\n"
-        out += "| partition | first offset | end offset | warmed | replayed |\n|---:|---:|---:|---:|---:|\n"
-        for p in partitions { out += "| \(p.partition) | \(p.firstOffset) | \(p.endOffset) | \(p.warmed) | \(p.replayed) |\n" }
+        out += "| partition | warmed from | first offset | end offset | warmed | replayed |\n|---:|---|---:|---:|---:|---:|\n"
+        for p in partitions {
+            let start = p.snapshotThrough.map { "snapshot after offset \($0)" } ?? "start of the log"
+            out += "| \(p.partition) | \(start) | \(p.firstOffset) | \(p.endOffset) | \(p.warmed) | \(p.replayed) |\n"
+        }
 
         out += "\n## Outcomes: published (rows) → replayed (columns)\n\n"
         // A replay always gives an outcome; the stream may have published none.

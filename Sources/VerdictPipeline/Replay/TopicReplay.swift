@@ -4,9 +4,10 @@ public import VerdictKafka
 public import VerdictScoring
 
 /// A backtest of a time range of the input topic: each partition read in offset order from its
-/// first retained record, the records before the range applied to the aggregates' state without
-/// scoring (as the stream's rebuild does), the records in the range scored with a candidate
-/// scorer, and the result compared with what the stream published for the same records.
+/// first retained record (or from a state snapshot that holds only records before the range), the
+/// records before the range applied to the aggregates' state without scoring (as the stream's
+/// rebuild does), the records in the range scored with a candidate scorer, and the result compared
+/// with what the stream published for the same records.
 ///
 /// The range of a partition is a range of offsets, as Kafka's offsets-for-times gives it: from the
 /// first record whose timestamp is at or after `from`, to the first record whose timestamp is at
@@ -37,6 +38,7 @@ public struct TopicReplay: Sendable {
     private let reader: KafkaPartitionReader
     private let scorer: Scorer
     private let state: AggregateStore?
+    private let snapshots: StateTopic?
     private let logger: Logger
 
     /// - Parameters:
@@ -44,11 +46,19 @@ public struct TopicReplay: Sendable {
     ///   - scorer: The candidate; build it with `recordTimeIsClock` so the timestamp checks measure
     ///     against the log, as the stream did when it kept up.
     ///   - state: The candidate's aggregates (nil: none).
-    public init(configuration: Configuration, reader: KafkaPartitionReader, scorer: Scorer, state: AggregateStore?, logger: Logger) {
+    ///   - snapshots: The stream's state topic: a partition whose newest usable snapshot holds only
+    ///     records from before the range (its newest record time is below `from`) warms from it
+    ///     instead of from the log's start. A snapshot of other aggregates than the candidate's is
+    ///     not used.
+    public init(
+        configuration: Configuration, reader: KafkaPartitionReader, scorer: Scorer, state: AggregateStore?, snapshots: StateTopic? = nil,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.reader = reader
         self.scorer = scorer
         self.state = state
+        self.snapshots = snapshots
         self.logger = logger
     }
 
@@ -102,10 +112,13 @@ public struct TopicReplay: Sendable {
         let c = configuration
         var first: Int64?
         var end: Int64?
-        var last: Int64 = -1
+        let input = KafkaTopicPartition(topic: c.input, partition: partition)
+        let restored = restoreSnapshot(input)
+        // The last offset seen: the snapshot's when the log holds nothing after it.
+        var last: Int64 = restored ?? -1
         var warmed = 0
         var scored = 0
-        try reader.scan(KafkaTopicPartition(topic: c.input, partition: partition), before: .max, timeout: c.timeout) { messages in
+        try reader.scan(input, from: restored.map { $0 + 1 }, before: .max, timeout: c.timeout) { messages in
             var warm: [KafkaMessage] = []
             var score: [KafkaMessage] = []
             for message in messages {
@@ -138,7 +151,27 @@ public struct TopicReplay: Sendable {
             return end == nil
         }
         let stop = end ?? (last + 1)
-        return .init(partition: partition, firstOffset: first ?? stop, endOffset: stop, warmed: warmed, replayed: scored)
+        return .init(partition: partition, firstOffset: first ?? stop, endOffset: stop, warmed: warmed, replayed: scored, snapshotThrough: restored)
+    }
+
+    /// Starts the partition's state from the newest snapshot whose records all come before the
+    /// range, and returns its last offset; nil (the state empty) when there is none to use.
+    private func restoreSnapshot(_ partition: KafkaTopicPartition) -> Int64? {
+        guard let state, let snapshots else { return nil }
+        let key = EventSource.Partition(topic: partition.topic, partition: partition.partition)
+        // Below `from` in milliseconds: a record at or after it is in the range.
+        let bound = Int64((configuration.from * 1000).rounded(.up))
+        do {
+            guard let snapshot = try snapshots.latest(partition, before: .max, recordTimeBelow: bound) else { return nil }
+            try state.restore(key, through: snapshot.through, snapshot: snapshot.state)
+            return snapshot.through
+        } catch {
+            state.reset(key)
+            logger.warning(
+                "the partition's state snapshot cannot be used; warming from the start of the log",
+                metadata: [LogKey.partition: "\(partition)", LogKey.store: "\(snapshots.description)", LogKey.error: "\(error)"])
+            return nil
+        }
     }
 
     /// What the stream published for the replayed records: every copy of each, in log order.

@@ -34,6 +34,9 @@ public final class ScoringProcessor: RecordProcessor {
     private let snapshotInterval: Double
     /// librdkafka's max.poll.interval.ms in seconds: how long rebuilds may hold the poll thread.
     private let pollInterval: Double
+    /// The newest record timestamp (milliseconds) each partition's state holds, where it is known
+    /// (`Int64.min`: no timestamped record yet). Snapshots carry it, for replays.
+    private let recordTimes = Mutex<[KafkaTopicPartition: Int64]>([:])
     /// When each partition's state was last snapshotted (seconds since the epoch).
     private let snapshotted = Mutex<[KafkaTopicPartition: Double]>([:])
     /// Snapshots are encoded and written here, off the poll thread (a million keys take seconds).
@@ -81,6 +84,7 @@ public final class ScoringProcessor: RecordProcessor {
         // The state is complete up to its position: the next owner, or the next run, starts there.
         for partition in partitions { writeSnapshot(partition, state: state, periodic: false) }
         state.drop(partitions.map { EventSource.Partition(topic: $0.topic, partition: $0.partition) })
+        recordTimes.withLock { times in for partition in partitions { times[partition] = nil } }
     }
 
     /// Writes the snapshots that are due: each partition of the batch at most once per interval.
@@ -103,13 +107,14 @@ public final class ScoringProcessor: RecordProcessor {
     /// it ends before the first record to score.
     private func writeSnapshot(_ partition: KafkaTopicPartition, state: AggregateStore, periodic: Bool) {
         guard !stores.isEmpty, let copy = state.copy(EventSource.Partition(topic: partition.topic, partition: partition.partition)) else { return }
+        let time = recordTimes.withLock { $0[partition] }.flatMap { $0 == .min ? nil : $0 }
         var later = stores
         var encoded: [UInt8]?
         if periodic, let topic = transactionTopic {
             let bytes = copy.state.snapshot()
             encoded = bytes
             do {
-                let records = try topic.records(partition, through: copy.through, state: bytes)
+                let records = try topic.records(partition, StoredSnapshot(through: copy.through, state: bytes, newestRecordTime: time))
                 transactionSnapshots.withLock {
                     $0.records += records
                     $0.partitions.append(partition)
@@ -125,7 +130,7 @@ public final class ScoringProcessor: RecordProcessor {
             let bytes = encoded ?? copy.state.snapshot()
             for store in later {
                 do {
-                    try store.write(partition, through: copy.through, state: bytes)
+                    try store.write(partition, StoredSnapshot(through: copy.through, state: bytes, newestRecordTime: time))
                     metrics?.aggregateSnapshot(written: true, store: store.kind)
                 } catch {
                     // The next owner or run then reads more of the log; the stream itself is fine.
@@ -190,6 +195,7 @@ public final class ScoringProcessor: RecordProcessor {
         let inputs = Self.inputs(messages, receivedAt: receivedAt)
         let outcomes = scorer.score(inputs, state: state)
         if let state {
+            noteRecordTimes(messages)
             snapshotIfDue(messages, state: state)
             metrics?.aggregates(state.totals)
         }
@@ -216,6 +222,16 @@ public final class ScoringProcessor: RecordProcessor {
                 headers.append(KafkaHeader(name: "verdict-source-partition", string: String(message.partition)))
                 headers.append(KafkaHeader(name: "verdict-source-offset", string: String(message.offset)))
                 outputs.append(KafkaProducerRecord(topic: deadLetterTopic, key: key, value: bytes, headers: headers))
+            }
+        }
+    }
+
+    /// Advances the newest record time of the batch's partitions whose time is known.
+    private func noteRecordTimes(_ messages: [KafkaMessage]) {
+        recordTimes.withLock { times in
+            for message in messages {
+                guard let time = message.timestamp?.milliseconds, let known = times[message.topicPartition] else { continue }
+                if time > known { times[message.topicPartition] = time }
             }
         }
     }
@@ -289,6 +305,7 @@ public final class ScoringProcessor: RecordProcessor {
                 let read =
                     try history?(partition, start, end) { batch in
                         scorer.warm(Self.inputs(batch, receivedAt: Date().timeIntervalSince1970), state: state)
+                        noteRecordTimes(batch)
                         checkHold(&hold, partition)
                         // Past max.poll.interval.ms the consumer is out of the group, and this
                         // rebuild's partitions will be taken away: its progress no longer counts as
@@ -330,6 +347,8 @@ public final class ScoringProcessor: RecordProcessor {
     private func restoreSnapshot(_ partition: KafkaTopicPartition, before end: Int64, state: AggregateStore) -> Int64? {
         let key = EventSource.Partition(topic: partition.topic, partition: partition.partition)
         state.reset(key)
+        // From the start of the log the state holds no record yet; a restore sets what it knows.
+        recordTimes.withLock { $0[partition] = .min }
         var found: [(snapshot: StoredSnapshot, store: any StateSnapshotStore)] = []
         for store in stores {
             do {
@@ -345,6 +364,7 @@ public final class ScoringProcessor: RecordProcessor {
         for (snapshot, store) in found.sorted(by: { $0.snapshot.through > $1.snapshot.through }) {
             do {
                 try state.restore(key, through: snapshot.through, snapshot: snapshot.state)
+                recordTimes.withLock { $0[partition] = snapshot.newestRecordTime }
                 metrics?.aggregateRestore(from: store.kind)
                 logger.info(
                     "the partition's state restored from a snapshot",
@@ -352,6 +372,7 @@ public final class ScoringProcessor: RecordProcessor {
                 return snapshot.through + 1
             } catch {
                 state.reset(key)
+                recordTimes.withLock { $0[partition] = .min }
                 logger.warning(
                     "the partition's snapshot cannot be used; looking elsewhere, else rebuilding from the start of the log",
                     metadata: [LogKey.partition: "\(partition)", LogKey.store: "\(store.description)", LogKey.error: "\(error)"])

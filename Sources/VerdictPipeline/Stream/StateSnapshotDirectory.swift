@@ -5,15 +5,17 @@ public import VerdictKafka
 /// restart cache. A snapshot holds a partition's state after some offset A. A rebuild up to offset
 /// E may start from it only when A < E; it then reads the log from A + 1 instead of from the start.
 ///
-/// A file is `VSNP`, a format version (1), A (8 bytes, little endian), then the state's own bytes
-/// (``AggregateState/snapshot()``: versioned, fingerprinted, checked before any allocation). It is
-/// written to a temporary name and renamed, so a crash leaves the old file or the new one.
+/// A file is `VSNP`, a format version (2), A (8 bytes, little endian), the newest record time in
+/// milliseconds (8 bytes, little endian; `Int64.min` when unknown), then the state's own bytes
+/// (``AggregateState/snapshot()``: versioned, fingerprinted, checked before any allocation).
+/// Version 1 files, without the time, are read too. A file is written to a temporary name and
+/// renamed, so a crash leaves the old file or the new one.
 public struct StateSnapshotDirectory: StateSnapshotStore {
     public let path: String
     /// The largest snapshot read: a file beyond it is refused before it is read.
     public static let maxFileBytes = 8 << 30
     static let magic: [UInt8] = Array("VSNP".utf8)
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
 
     /// - Throws: when the directory cannot be created.
     public init(path: String) throws {
@@ -30,11 +32,12 @@ public struct StateSnapshotDirectory: StateSnapshotStore {
     }
 
     /// Writes a partition's snapshot (atomically: a temporary file renamed over the old one).
-    public func write(_ partition: KafkaTopicPartition, through: Int64, state: [UInt8]) throws {
+    public func write(_ partition: KafkaTopicPartition, _ snapshot: StoredSnapshot) throws {
         var bytes = Self.magic
         bytes.append(Self.version)
-        withUnsafeBytes(of: through.littleEndian) { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: state)
+        withUnsafeBytes(of: snapshot.through.littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: (snapshot.newestRecordTime ?? .min).littleEndian) { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: snapshot.state)
         let target = file(partition)
         let temporary = target + ".tmp"
         try Data(bytes).write(to: URL(fileURLWithPath: temporary))
@@ -49,25 +52,28 @@ public struct StateSnapshotDirectory: StateSnapshotStore {
     /// behind it): it cannot serve, and nil is returned.
     public func latest(_ partition: KafkaTopicPartition, before end: Int64, progress: () -> Void = {}) throws -> StoredSnapshot? {
         guard let saved = try read(partition), saved.through < end else { return nil }
-        return StoredSnapshot(through: saved.through, state: saved.state)
+        return saved
     }
 
     /// A partition's snapshot: nil when there is none.
     ///
     /// - Throws: ``SnapshotError`` naming the file when it is not a snapshot (the caller rebuilds
     ///   from the log instead).
-    public func read(_ partition: KafkaTopicPartition) throws -> (through: Int64, state: [UInt8])? {
+    public func read(_ partition: KafkaTopicPartition) throws -> StoredSnapshot? {
         let target = file(partition)
         guard FileManager.default.fileExists(atPath: target) else { return nil }
         let size = (try? FileManager.default.attributesOfItem(atPath: target)[.size] as? Int) ?? 0
         guard size <= Self.maxFileBytes else { throw SnapshotError("\(target) is \(size) bytes, more than any snapshot; it is ignored") }
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: target)))
-        guard bytes.count >= 13, Array(bytes[0..<4]) == Self.magic, bytes[4] == Self.version else {
-            throw SnapshotError("\(target) is not a version \(Self.version) state snapshot; it is ignored")
+        func int64(at start: Int) -> Int64 { bytes[start..<start + 8].reversed().reduce(Int64(0)) { $0 << 8 | Int64($1) } }
+        guard bytes.count >= 13, Array(bytes[0..<4]) == Self.magic, bytes[4] == 1 || (bytes[4] == 2 && bytes.count >= 21) else {
+            throw SnapshotError("\(target) is not a version 1 or 2 state snapshot; it is ignored")
         }
-        let through = bytes[5..<13].reversed().reduce(Int64(0)) { $0 << 8 | Int64($1) }
+        let through = int64(at: 5)
         guard through >= 0 else { throw SnapshotError("\(target) holds a negative offset; it is ignored") }
-        return (through, Array(bytes[13...]))
+        guard bytes[4] == 2 else { return StoredSnapshot(through: through, state: Array(bytes[13...])) }
+        let time = int64(at: 13)
+        return StoredSnapshot(through: through, state: Array(bytes[21...]), newestRecordTime: time == .min ? nil : time)
     }
 }
 

@@ -4,10 +4,15 @@ public import VerdictKafka
 public struct StoredSnapshot: Sendable, Equatable {
     public var through: Int64
     public var state: [UInt8]
+    /// The newest Kafka timestamp (milliseconds) among the partition's records up to `through`,
+    /// nil when unknown. A replay of a time range may start from the snapshot only when it is
+    /// below the range: then every record the state holds comes before the range.
+    public var newestRecordTime: Int64?
 
-    public init(through: Int64, state: [UInt8]) {
+    public init(through: Int64, state: [UInt8], newestRecordTime: Int64? = nil) {
         self.through = through
         self.state = state
+        self.newestRecordTime = newestRecordTime
     }
 }
 
@@ -25,8 +30,8 @@ public protocol StateSnapshotStore: Sendable {
     /// The store's label in metrics.
     var kind: StateStoreKind { get }
 
-    /// Keeps the partition's state after offset `through`.
-    func write(_ partition: KafkaTopicPartition, through: Int64, state: [UInt8]) throws
+    /// Keeps a snapshot of the partition's state.
+    func write(_ partition: KafkaTopicPartition, _ snapshot: StoredSnapshot) throws
 
     /// The newest snapshot of the partition that ends before offset `end` (nil when there is none).
     ///
@@ -35,6 +40,13 @@ public protocol StateSnapshotStore: Sendable {
     /// - Throws: when the store cannot be read, or its snapshot is damaged (the caller rebuilds
     ///   from the log instead, and logs why).
     func latest(_ partition: KafkaTopicPartition, before end: Int64, progress: () -> Void) throws -> StoredSnapshot?
+}
+
+extension StateSnapshotStore {
+    /// Keeps the partition's state after offset `through`, its records' times unknown.
+    public func write(_ partition: KafkaTopicPartition, through: Int64, state: [UInt8]) throws {
+        try write(partition, StoredSnapshot(through: through, state: state))
+    }
 }
 
 /// The kinds of snapshot store, as metrics label them.

@@ -12,7 +12,7 @@ public import VerdictKafka
 /// deletes old snapshots; a reader looks for the newest usable one from the end backwards.
 ///
 /// Writes here come from a producer of their own, never transactional. In exactly-once mode the
-/// periodic snapshots go instead in the decisions' transaction (``records(_:through:state:)``), so
+/// periodic snapshots go instead in the decisions' transaction (``records(_:_:)``), so
 /// a snapshot is committed with the offsets after it or not at all.
 public final class StateTopic: StateSnapshotStore {
     public let topic: String
@@ -68,18 +68,17 @@ public final class StateTopic: StateSnapshotStore {
     }
 
     /// The records of a snapshot, for a caller that produces them itself (in a transaction).
-    public func records(_ partition: KafkaTopicPartition, through: Int64, state: [UInt8]) throws(KafkaError) -> [KafkaProducerRecord] {
+    public func records(_ partition: KafkaTopicPartition, _ snapshot: StoredSnapshot) throws(KafkaError) -> [KafkaProducerRecord] {
         StateTopicRecords.records(
-            partition, through: through, state: state, topic: topic, statePartition: try statePartition(for: partition),
-            id: UInt64.random(in: 1...UInt64.max))
+            partition, snapshot, topic: topic, statePartition: try statePartition(for: partition), id: UInt64.random(in: 1...UInt64.max))
     }
 
     /// Produces a snapshot and waits until every chunk is acknowledged.
     ///
     /// - Throws: ``KafkaError`` when a chunk is refused or not acknowledged within the timeout; the
     ///   readers then ignore the incomplete snapshot.
-    public func write(_ partition: KafkaTopicPartition, through: Int64, state: [UInt8]) throws {
-        let records = try records(partition, through: through, state: state)
+    public func write(_ partition: KafkaTopicPartition, _ snapshot: StoredSnapshot) throws {
+        let records = try records(partition, snapshot)
         deliveries.failure.withLock { $0 = nil }
         for (index, record) in records.enumerated() {
             try producer.sendBlocking(record, id: UInt64(index), timeout: timeout)
@@ -98,9 +97,17 @@ public final class StateTopic: StateSnapshotStore {
     /// reached. A stale high watermark only makes the first window start earlier: each read goes
     /// on to the end of the log.
     public func latest(_ partition: KafkaTopicPartition, before end: Int64, progress: () -> Void = {}) throws -> StoredSnapshot? {
+        try latest(partition, before: end, recordTimeBelow: nil, progress: progress)
+    }
+
+    /// Like ``latest(_:before:progress:)``, keeping only snapshots whose newest record time is
+    /// known and below `recordTimeBelow` (milliseconds), when given.
+    public func latest(
+        _ partition: KafkaTopicPartition, before end: Int64, recordTimeBelow: Int64?, progress: () -> Void = {}
+    ) throws -> StoredSnapshot? {
         let state = KafkaTopicPartition(topic: topic, partition: try statePartition(for: partition))
         let (low, high) = try reader.watermarks(state, timeout: .seconds(10))
-        var assembler = StateTopicAssembler(partition: partition, before: end)
+        var assembler = StateTopicAssembler(partition: partition, before: end, recordTimeBelow: recordTimeBelow)
         var window: Int64 = 256
         var upper = Int64.max
         var start = max(low, high - window)

@@ -12,7 +12,8 @@ import VerdictScoring
 /// - headers: `verdict-state-snapshot` (an id the chunks of one snapshot share),
 ///   `verdict-state-through` (the last offset of the input partition the state holds),
 ///   `verdict-state-chunk` (`index/count`), `verdict-state-bytes` (the whole snapshot's length) and
-///   `verdict-state-sha256` (of the whole snapshot).
+///   `verdict-state-sha256` (of the whole snapshot), and `verdict-state-newest-record-time` (the
+///   newest record timestamp the state holds, in milliseconds) when it is known.
 ///
 /// A reader keeps a snapshot only once every chunk arrived and the bytes match their length and
 /// hash; chunks from a snapshot that was cut short (the writer crashed, its transaction aborted)
@@ -28,6 +29,7 @@ public enum StateTopicRecords {
     static let chunkHeader = "verdict-state-chunk"
     static let bytesHeader = "verdict-state-bytes"
     static let hashHeader = "verdict-state-sha256"
+    static let timeHeader = "verdict-state-newest-record-time"
 
     /// The record key of an input partition's snapshots.
     public static func key(_ partition: KafkaTopicPartition) -> [UInt8] {
@@ -36,16 +38,18 @@ public enum StateTopicRecords {
 
     /// The records of one snapshot, in chunk order.
     public static func records(
-        _ partition: KafkaTopicPartition, through: Int64, state: [UInt8], topic: String, statePartition: Int, id: UInt64
+        _ partition: KafkaTopicPartition, _ snapshot: StoredSnapshot, topic: String, statePartition: Int, id: UInt64
     ) -> [KafkaProducerRecord] {
         let key = key(partition)
+        let state = snapshot.state
         let count = max(1, (state.count + chunkBytes - 1) / chunkBytes)
-        let common = [
+        var common = [
             KafkaHeader(name: idHeader, string: String(id, radix: 16)),
-            KafkaHeader(name: throughHeader, string: String(through)),
+            KafkaHeader(name: throughHeader, string: String(snapshot.through)),
             KafkaHeader(name: bytesHeader, string: String(state.count)),
             KafkaHeader(name: hashHeader, string: SHA256Hex.of(state)),
         ]
+        if let time = snapshot.newestRecordTime { common.append(KafkaHeader(name: timeHeader, string: String(time))) }
         return (0..<count).map { index in
             let start = index * chunkBytes
             let chunk = Array(state[start..<min(state.count, start + chunkBytes)])
@@ -67,6 +71,7 @@ struct StateTopicAssembler {
         var count: Int
         var bytes: Int
         var hash: String
+        var time: Int64?
         var chunks: [Int: [UInt8]] = [:]
         var received = 0
         /// Where its first chunk would be if its chunks are contiguous (one writer per partition):
@@ -76,6 +81,8 @@ struct StateTopicAssembler {
 
     let key: [UInt8]
     let end: Int64
+    /// Only snapshots whose newest record time is known and below this are kept (a replay).
+    let recordTimeBelow: Int64?
     private var pending: [String: Pending] = [:]
     /// Snapshots already complete or refused, so that a chunk read again does not reopen them.
     private var finished: Set<String> = []
@@ -83,9 +90,10 @@ struct StateTopicAssembler {
     /// Why snapshots of this partition were refused (damaged chunks, a wrong hash).
     private(set) var refused: [String] = []
 
-    init(partition: KafkaTopicPartition, before end: Int64) {
+    init(partition: KafkaTopicPartition, before end: Int64, recordTimeBelow: Int64? = nil) {
         key = StateTopicRecords.key(partition)
         self.end = end
+        self.recordTimeBelow = recordTimeBelow
     }
 
     /// Whether an older part of the log may still complete a snapshot newer than ``best``: one whose
@@ -114,6 +122,10 @@ struct StateTopicAssembler {
         }
         // A snapshot at or past the first record to score cannot serve: its chunks are not kept.
         guard through < end else { return }
+        let timeText = header(StateTopicRecords.timeHeader)
+        let time = timeText.flatMap { Int64($0) }
+        guard timeText == nil || time != nil else { return refuse(id, "offset \(message.offset): a damaged \(StateTopicRecords.timeHeader) header") }
+        if let recordTimeBelow { guard let time, time < recordTimeBelow else { return } }
         guard let bytes = header(StateTopicRecords.bytesHeader).flatMap({ Int($0) }), bytes >= 0, bytes <= StateTopicRecords.maxSnapshotBytes,
             let hash = header(StateTopicRecords.hashHeader), hash.utf8.count == 64,
             let position = header(StateTopicRecords.chunkHeader)?.split(separator: "/", omittingEmptySubsequences: false),
@@ -122,8 +134,8 @@ struct StateTopicAssembler {
         else {
             return refuse(id, "offset \(message.offset): damaged chunk headers")
         }
-        var snapshot = pending[id] ?? Pending(through: through, count: count, bytes: bytes, hash: hash)
-        guard snapshot.through == through, snapshot.count == count, snapshot.bytes == bytes, snapshot.hash == hash else {
+        var snapshot = pending[id] ?? Pending(through: through, count: count, bytes: bytes, hash: hash, time: time)
+        guard snapshot.through == through, snapshot.count == count, snapshot.bytes == bytes, snapshot.hash == hash, snapshot.time == time else {
             return refuse(id, "offset \(message.offset): a chunk disagrees with the others of its snapshot")
         }
         guard snapshot.chunks[index] == nil else { return }
@@ -145,7 +157,7 @@ struct StateTopicAssembler {
         state.reserveCapacity(bytes)
         for i in 0..<count { state.append(contentsOf: snapshot.chunks[i]!) }
         guard SHA256Hex.of(state) == hash else { return refuse(id, "its bytes do not match their sha256") }
-        if through > best?.through ?? -1 { best = StoredSnapshot(through: through, state: state) }
+        if through > best?.through ?? -1 { best = StoredSnapshot(through: through, state: state, newestRecordTime: time) }
     }
 
     private mutating func refuse(_ id: String, _ reason: String) {

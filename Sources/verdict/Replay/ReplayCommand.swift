@@ -38,6 +38,12 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(help: "JSON report, with every changed record.") var json: String?
     @Option(help: "The candidate's decisions and dead letters, one per line.") var output: String?
     @Option(help: "Changed records listed in the Markdown report.") var listed: Int = 50
+    @Option(
+        name: .customLong("state-topic"),
+        help:
+            "The stream's state topic: a partition warms from its newest snapshot holding only records before --from, instead of from the log's start (default: topics.state of the configuration; \"\" reads the whole log)."
+    )
+    var stateTopic: String?
     @Option(help: "Seconds reading one partition of a topic may take.") var timeout: Double = 600
     @Option(help: "Scoring threads (default: cores).") var threads: Int?
 
@@ -63,13 +69,20 @@ struct ReplayCommand: AsyncParsableCommand {
             validation: setup.scoring.validation, rules: setup.scoring.rules, model: candidate, pool: pool,
             deadLetters: setup.configuration.deadLetters, recordTimeIsClock: true)
         let plan = try setup.scoring.features.aggregatePlan()
+        let snapshotTopic = stateTopic ?? setup.configuration.topics.state
+        let snapshots =
+            plan.isEmpty || snapshotTopic.isEmpty
+            ? nil
+            : try StateTopic(
+                topic: snapshotTopic, producer: setup.configuration.producerConfiguration(),
+                consumer: setup.configuration.consumerConfiguration(), timeout: .milliseconds(Int64(timeout * 1000)), logger: logger)
         let replay = TopicReplay(
             configuration: .init(
                 input: inputTopic, decisions: decisions ?? setup.configuration.topics.decisions,
                 deadLetters: deadLetters ?? setup.configuration.topics.deadLetters, from: Timestamps.parse(from)!, to: Timestamps.parse(to)!,
                 timeout: .milliseconds(Int64(timeout * 1000))),
             reader: try KafkaPartitionReader(configuration: try setup.configuration.consumerConfiguration(), logger: logger), scorer: scorer,
-            state: plan.isEmpty ? nil : AggregateStore(plan: plan), logger: logger)
+            state: plan.isEmpty ? nil : AggregateStore(plan: plan), snapshots: snapshots, logger: logger)
         let out = try output.map { try OutputFile(path: $0) }
         // Blocking reads on this task, as `verdict score` reads its file: a command, not a service.
         let result = try replay.run { outcome in
@@ -78,6 +91,7 @@ struct ReplayCommand: AsyncParsableCommand {
             }
         }
         out?.flush()
+        await snapshots?.close()
         if let json { try result.json().write(to: URL(fileURLWithPath: json)) }
         let markdown = result.markdown(listed: listed)
         if let report {
@@ -88,7 +102,7 @@ struct ReplayCommand: AsyncParsableCommand {
         let share = result.records > 0 ? Double(result.changed) * 100 / Double(result.records) : 0
         FileHandle.standardError.write(
             Data(
-                "replay: \(result.records) records in range, \(result.changed) changed outcome (\(String(format: "%.2f", share))%), \(result.partitions.map(\.warmed).reduce(0, +)) warmed\n"
+                "replay: \(result.records) records in range, \(result.changed) changed outcome (\(String(format: "%.2f", share))%), \(result.partitions.map(\.warmed).reduce(0, +)) warmed, \(result.partitions.filter { $0.snapshotThrough != nil }.count) of \(result.partitions.count) partitions from a state snapshot\n"
                     .utf8))
     }
 }

@@ -49,4 +49,25 @@ enum ReplayCommandCheck {
         #expect(candidate.markdown.contains("**\(changed)** of \(total) records changed outcome"))
         if changed > 5 { #expect(candidate.markdown.contains("first 5 of \(changed)")) }
     }
+
+    /// Expects a replay from `from` (inside the stream's traffic) to warm some partition from a
+    /// snapshot in the state topic, and to reproduce every outcome and aggregate all the same.
+    static func expectWarmReplay(_ fixture: StreamFixture, from: Double) async throws {
+        let json = fixture.directory.appendingPathComponent("warm.json"), report = fixture.directory.appendingPathComponent("warm.md")
+        let run = try await runVerdict([
+            "replay", "--config", fixture.config.path, "--from", Timestamps.rfc3339(from), "--to", Timestamps.rfc3339(Date().timeIntervalSince1970 + 3_600),
+            "--json", json.path, "--report", report.path,
+        ])
+        #expect(run.status == 0, "\(run.output)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])
+        let markdown = try String(contentsOf: report, encoding: .utf8)
+        #expect((object["records"] as? Int ?? 0) > 0)
+        #expect(object["changed"] as? Int == 0, "\(markdown)")
+        let aggregates = try #require(object["aggregates"] as? [String: Any])
+        #expect(aggregates["differing"] as? Int == 0, "\(aggregates)")
+        let partitions = try #require(object["partitions"] as? [[String: Any]])
+        #expect(partitions.contains { $0["snapshot_through"] is Int }, "no partition warmed from a snapshot: \(partitions)")
+        #expect(markdown.contains("snapshot after offset"))
+        #expect(run.output.contains("partitions from a state snapshot"))
+    }
 }
