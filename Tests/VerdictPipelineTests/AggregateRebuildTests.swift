@@ -335,6 +335,44 @@ struct AggregateRebuildTests {
         #expect(unreachable.calls.withLock { $0 }.first.map { $0.hasPrefix("0:") && $0.hasSuffix("<650") } == true, "\(unreachable.calls.withLock { $0 })")
     }
 
+    @Test(
+        "exactly-once: a due snapshot's records are handed to the batch's transaction; an aborted one is retried with the next batch, a refused one an interval later"
+    )
+    func snapshotsInTransactions() async throws {
+        let cluster = try KafkaMockCluster(brokers: 1, logger: StateTopicTests.logger)
+        try cluster.createTopic("verdict.state", partitions: 1)
+        let client = KafkaClientConfiguration(bootstrapServers: [cluster.bootstrapServers])
+        let topic = try StateTopic(
+            topic: "verdict.state", producer: KafkaProducerConfiguration(client: client),
+            consumer: KafkaConsumerConfiguration(client: client, groupID: "state-\(UUID().uuidString)"), timeout: .seconds(30),
+            logger: StateTopicTests.logger)
+        let logs = Self.log(partitions: 1, perPartition: 400)
+        let processor = ScoringProcessor(
+            models: try Self.models(), decisionsTopic: "decisions", deadLetterTopic: "dlq", metrics: nil, history: History(logs).read,
+            stores: [topic], snapshotsInTransactions: true, snapshotInterval: 3600)
+        func batch(_ range: Range<Int>) -> [KafkaProducerRecord] {
+            var outputs: [KafkaProducerRecord] = []
+            processor.process(Array(logs[0][range]), into: &outputs)
+            #expect(outputs.count == range.count, "one output per input; the snapshot is not among them")
+            return processor.transactionRecords()
+        }
+        // The first batch is due: its snapshot (the state after offset 99) is for its transaction.
+        let first = batch(0..<100)
+        #expect(!first.isEmpty && first.allSatisfy { $0.topic == "verdict.state" })
+        #expect(first.first?.headers.first { $0.name == "verdict-state-through" }?.value == Array("99".utf8))
+        processor.transactionEnded(committed: false, refused: false)
+        // Aborted (a coordinator, a rewind): the next batch carries a snapshot again.
+        #expect(!batch(100..<200).isEmpty)
+        processor.transactionEnded(committed: false, refused: true)
+        // Refused by the brokers: not again before the interval, or every batch would abort.
+        #expect(batch(200..<300).isEmpty)
+        processor.transactionEnded(committed: true, refused: false)
+        processor.flushSnapshots()
+        // Nothing was written beside the transactions.
+        #expect(try topic.latest(KafkaTopicPartition(topic: "transactions", partition: 0), before: .max) == nil)
+        await topic.close()
+    }
+
     @Test("a policy reload that changes the aggregates is refused and the running state keeps serving")
     func reloadCannotChangeAggregates() throws {
         let models = try Self.models()

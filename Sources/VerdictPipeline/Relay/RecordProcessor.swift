@@ -19,8 +19,9 @@ public protocol RecordProcessor: Sendable {
     /// snapshots), beyond its outputs; they are not tied to any input.
     func transactionRecords() -> [KafkaProducerRecord]
 
-    /// Exactly-once: the transaction that carried ``transactionRecords()`` committed or aborted.
-    func transactionEnded(committed: Bool)
+    /// Exactly-once: the transaction that carried ``transactionRecords()`` committed or aborted;
+    /// `refused`: it aborted because the brokers refused one of its records.
+    func transactionEnded(committed: Bool, refused: Bool)
 
     /// The stream is shutting down: work that waits (a rebuild's retries) should give up.
     func stop()
@@ -36,7 +37,7 @@ extension RecordProcessor {
     public func released(_ partitions: [KafkaTopicPartition]) {}
     public func stop() {}
     public func transactionRecords() -> [KafkaProducerRecord] { [] }
-    public func transactionEnded(committed: Bool) {}
+    public func transactionEnded(committed: Bool, refused: Bool) {}
     public func finish(within timeout: Duration) async -> Bool { true }
 }
 

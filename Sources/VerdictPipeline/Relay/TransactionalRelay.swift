@@ -96,7 +96,7 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
         var snapshots = processor.transactionRecords()
         // Shutdown began while the batch was processed (a rebuild gave up): nothing is committed.
         guard accepting.load(ordering: .relaxed) else {
-            processor.transactionEnded(committed: false)
+            processor.transactionEnded(committed: false, refused: false)
             return
         }
         // Transactions over contiguous pieces of the batch, in order. A piece whose records the
@@ -113,7 +113,11 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
             snapshots = []
             let outcome = runTransaction(batch, outputs: pieceOutputs + extra, consumer: consumer)
             if !extra.isEmpty {
-                if case .committed = outcome { processor.transactionEnded(committed: true) } else { processor.transactionEnded(committed: false) }
+                switch outcome {
+                case .committed: processor.transactionEnded(committed: true, refused: false)
+                case .aborted(_, let recordLevel): processor.transactionEnded(committed: false, refused: recordLevel)
+                case .stopped: processor.transactionEnded(committed: false, refused: false)
+                }
             }
             switch outcome {
             case .committed:

@@ -149,14 +149,15 @@ public final class ScoringProcessor: RecordProcessor {
     }
 
     /// Exactly-once: the batch's transaction, with its snapshot records, ended. Partitions whose
-    /// snapshot was aborted are snapshotted again with their next batch, not an interval later.
-    public func transactionEnded(committed: Bool) {
+    /// snapshot was aborted are snapshotted again with their next batch, not an interval later,
+    /// unless the brokers refused a record: retrying that at once would abort every batch.
+    public func transactionEnded(committed: Bool, refused: Bool) {
         let partitions = transactionSnapshots.withLock { pending -> [KafkaTopicPartition] in
             defer { pending = ([], []) }
             return pending.partitions
         }
         for _ in partitions { metrics?.aggregateSnapshot(written: committed, store: .topic) }
-        if !committed { snapshotted.withLock { last in for partition in partitions { last[partition] = nil } } }
+        if !committed && !refused { snapshotted.withLock { last in for partition in partitions { last[partition] = nil } } }
     }
 
     /// Waits until the queued snapshots are written (tests).
