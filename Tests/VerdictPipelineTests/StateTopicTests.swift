@@ -71,6 +71,33 @@ struct StateTopicTests {
         #expect(tail.earliestAwaited == nil)
     }
 
+    @Test("compaction keeps each chunk key's newest record: the newest snapshot survives whole and an older, longer one is passed over")
+    func survivesCompaction() throws {
+        let older = Self.records(through: 100, state: Self.bytes(3 * StateTopicRecords.chunkBytes, seed: 1), id: 1)
+        let newer = Self.records(through: 200, state: Self.bytes(StateTopicRecords.chunkBytes + 10, seed: 2), id: 2)
+        let other = Self.records(through: 150, state: Self.bytes(10, seed: 3), partition: KafkaTopicPartition(topic: "transactions", partition: 10), id: 3)
+        #expect(older.count == 3 && newer.count == 2)
+        // What a compacted log holds: the last record of each key, in log order.
+        let log = Self.messages(older + other + newer)
+        var last: [[UInt8]: KafkaMessage] = [:]
+        for message in log { last[message.key!] = message }
+        let compacted = last.values.sorted { $0.offset < $1.offset }
+        #expect(compacted.count == 4, "chunks 0 and 1 of the newer, chunk 2 of the older, the other partition's")
+        var assembler = StateTopicAssembler(partition: Self.partition, before: 1_000)
+        for message in compacted.reversed() { assembler.add(message) }
+        #expect(assembler.best == StoredSnapshot(through: 200, state: Self.bytes(StateTopicRecords.chunkBytes + 10, seed: 2)))
+        // Partition 1's reader skips partition 10's chunks, whose keys share its prefix.
+        var one = StateTopicAssembler(partition: KafkaTopicPartition(topic: "transactions", partition: 1), before: 1_000)
+        for message in log { one.add(message) }
+        #expect(one.best == nil && one.takeRefused().isEmpty)
+        // A chunk whose key names another index than its header is refused.
+        var swapped = newer
+        swapped[0].key = newer[1].key
+        var refused = StateTopicAssembler(partition: Self.partition, before: 1_000)
+        for message in Self.messages(swapped) { refused.add(message) }
+        #expect(refused.best == nil)
+    }
+
     @Test("a replay keeps only snapshots whose newest record time is known and below the range")
     func recordTimeFilter() throws {
         var all: [KafkaProducerRecord] = []

@@ -85,7 +85,7 @@ extension VerdictConfiguration {
         .key("topics.dead_letters", \.topics.deadLetters, .name, "Where invalid events go, with reasons and where they came from."),
         .key(
             "topics.state", \.topics.state, .text,
-            "Stream aggregates only: where snapshots of each partition's state go, so whichever instance takes a partition reads only the log after its snapshot (docs/features.md, \"Snapshots\"). Create it with retention of a few `pipeline.state_snapshot_interval`s; the service refuses to start without it. `\"\"`: no state topic, partitions rebuild from the start of their log (or `pipeline.state_directory`)."
+            "Stream aggregates only: where snapshots of each partition's state go, so whichever instance takes a partition reads only the log after its snapshot (docs/features.md, \"Cost of a rebuild, and snapshots\"). Create it with as many partitions as the input and `cleanup.policy=compact` (or a retention of a few `pipeline.state_snapshot_interval`s); the service refuses to start without it. `\"\"`: no state topic, partitions rebuild from the start of their log (or `pipeline.state_directory`)."
         ),
         .key(
             "model.path", \.model.path, .name,

@@ -6,7 +6,9 @@ import VerdictScoring
 /// A snapshot of a million keys is hundreds of megabytes, and a record is limited to about a
 /// megabyte (librdkafka's and the brokers' `message.max.bytes`), so a snapshot is written as
 /// chunks of ``chunkBytes``, one record each:
-/// - key: the input partition, `topic/partition`;
+/// - key: the input partition and the chunk's index, `topic/partition/index`. So a compacted
+///   topic (real Kafka, `cleanup.policy=compact`) keeps each index's newest chunk: the newest
+///   snapshot survives whole, and the topic stays about one snapshot per partition;
 /// - partition of the state topic: the input partition's number modulo the state topic's count;
 /// - value: the chunk's bytes, a slice of ``AggregateState/snapshot()``;
 /// - headers: `verdict-state-snapshot` (an id the chunks of one snapshot share),
@@ -31,16 +33,20 @@ public enum StateTopicRecords {
     static let hashHeader = "verdict-state-sha256"
     static let timeHeader = "verdict-state-newest-record-time"
 
-    /// The record key of an input partition's snapshots.
+    /// The prefix of the record keys of an input partition's snapshots.
     public static func key(_ partition: KafkaTopicPartition) -> [UInt8] {
         Array("\(partition.topic)/\(partition.partition)".utf8)
+    }
+
+    /// The record key of a chunk: the partition's prefix, `/`, the chunk's index.
+    static func key(_ partition: KafkaTopicPartition, chunk index: Int) -> [UInt8] {
+        key(partition) + Array("/\(index)".utf8)
     }
 
     /// The records of one snapshot, in chunk order.
     public static func records(
         _ partition: KafkaTopicPartition, _ snapshot: StoredSnapshot, topic: String, statePartition: Int, id: UInt64
     ) -> [KafkaProducerRecord] {
-        let key = key(partition)
         let state = snapshot.state
         let count = max(1, (state.count + chunkBytes - 1) / chunkBytes)
         var common = [
@@ -54,7 +60,7 @@ public enum StateTopicRecords {
             let start = index * chunkBytes
             let chunk = Array(state[start..<min(state.count, start + chunkBytes)])
             return KafkaProducerRecord(
-                topic: topic, partition: statePartition, key: key, value: chunk,
+                topic: topic, partition: statePartition, key: key(partition, chunk: index), value: chunk,
                 headers: common + [KafkaHeader(name: chunkHeader, string: "\(index)/\(count)")])
         }
     }
@@ -114,7 +120,9 @@ struct StateTopicAssembler {
     }
 
     mutating func add(_ message: KafkaMessage) {
-        guard message.key == key else { return }
+        // Keys are `prefix/index`: other partitions' chunks (and anything else) are skipped.
+        guard let recordKey = message.key, recordKey.count > key.count + 1, recordKey.starts(with: key), recordKey[key.count] == UInt8(ascii: "/")
+        else { return }
         func header(_ name: String) -> String? { message.header(name).map { String(decoding: $0, as: UTF8.self) } }
         guard let id = header(StateTopicRecords.idHeader), !finished.contains(id) else { return }
         guard let through = header(StateTopicRecords.throughHeader).flatMap({ Int64($0) }), through >= 0 else {
@@ -130,7 +138,8 @@ struct StateTopicAssembler {
             let hash = header(StateTopicRecords.hashHeader), hash.utf8.count == 64,
             let position = header(StateTopicRecords.chunkHeader)?.split(separator: "/", omittingEmptySubsequences: false),
             position.count == 2, let index = Int(position[0]), let count = Int(position[1]),
-            count >= 1, count <= bytes / 1024 + 1, index >= 0, index < count, let value = message.value
+            count >= 1, count <= bytes / 1024 + 1, index >= 0, index < count, let value = message.value,
+            recordKey[(key.count + 1)...].elementsEqual(String(index).utf8)
         else {
             return refuse(id, "offset \(message.offset): damaged chunk headers")
         }

@@ -131,7 +131,7 @@ public final class StreamService: Service, Sendable {
             throw KafkaError(
                 code: .unknownTopic,
                 message:
-                    "the state topic \(topic) (topics.state) does not exist: create it with as many partitions as the input (retention a few pipeline.state_snapshot_intervals), or set topics.state: \"\" to rebuild each partition's aggregate state from its log"
+                    "the state topic \(topic) (topics.state) does not exist: create it with as many partitions as the input (cleanup.policy=compact, or retention of a few pipeline.state_snapshot_intervals), or set topics.state: \"\" to rebuild each partition's aggregate state from its log"
             )
         }
     }
