@@ -111,7 +111,7 @@ public final class TransactionalRelay: KafkaConsumerHandler, Sendable {
             let pieceOutputs = Array(outputs[piece])
             let extra = snapshots
             snapshots = []
-            let outcome = runTransaction(batch, outputs: pieceOutputs + extra, consumer: consumer)
+            let outcome = runTransaction(batch, outputs: extra.isEmpty ? pieceOutputs : pieceOutputs + extra, consumer: consumer)
             if !extra.isEmpty {
                 switch outcome {
                 case .committed: processor.transactionEnded(committed: true, refused: false)

@@ -190,7 +190,7 @@ public final class ScoringProcessor: RecordProcessor {
         let scorer = models.scorer
         let state = models.aggregates
         // Records left from a batch that never reached its transaction (a shutdown) are stale.
-        transactionSnapshots.withLock { $0 = ([], []) }
+        if transactionTopic != nil { transactionSnapshots.withLock { $0 = ([], []) } }
         if let state { rebuildWhereNeeded(messages, scorer: scorer, state: state) }
         let receivedAt = Date().timeIntervalSince1970
         let inputs = Self.inputs(messages, receivedAt: receivedAt)
@@ -227,12 +227,24 @@ public final class ScoringProcessor: RecordProcessor {
         }
     }
 
-    /// Advances the newest record time of the batch's partitions whose time is known.
+    /// Advances the newest record time of the batch's partitions whose time is known. Only
+    /// snapshots read it. A batch holds runs of one partition's records, so the table is touched
+    /// once per run, not once per record.
     private func noteRecordTimes(_ messages: [KafkaMessage]) {
+        guard !stores.isEmpty else { return }
+        var newest: [(KafkaTopicPartition, Int64)] = []
+        for message in messages {
+            guard let time = message.timestamp?.milliseconds else { continue }
+            if let last = newest.last, last.0.partition == message.partition, last.0.topic == message.topic {
+                if time > last.1 { newest[newest.count - 1].1 = time }
+            } else {
+                newest.append((message.topicPartition, time))
+            }
+        }
         recordTimes.withLock { times in
-            for message in messages {
-                guard let time = message.timestamp?.milliseconds, let known = times[message.topicPartition] else { continue }
-                if time > known { times[message.topicPartition] = time }
+            for (partition, time) in newest {
+                guard let known = times[partition] else { continue }
+                if time > known { times[partition] = time }
             }
         }
     }

@@ -7,9 +7,9 @@ public import VerdictKafka
 /// takes a partition restores its state from there, so a pod without its predecessor's volume reads
 /// only the log after the snapshot instead of the whole retained log.
 ///
-/// Records are laid out as ``StateTopicRecords`` says. The topic is produced to and consumed from
-/// only (neither Tansu nor librdkafka's mock cluster compacts), so it grows until its retention
-/// deletes old snapshots; a reader looks for the newest usable one from the end backwards.
+/// Records are laid out as ``StateTopicRecords`` says. The topic is bounded by compaction (each
+/// chunk key keeps its newest record) or by retention (Tansu and librdkafka's mock cluster do not
+/// compact); a reader looks for the newest usable snapshot from the end backwards.
 ///
 /// Writes here come from a producer of their own, never transactional. In exactly-once mode the
 /// periodic snapshots go instead in the decisions' transaction (``records(_:_:)``), so
@@ -110,7 +110,9 @@ public final class StateTopic: StateSnapshotStore {
         var assembler = StateTopicAssembler(partition: partition, before: end, recordTimeBelow: recordTimeBelow)
         var window: Int64 = 256
         var upper = Int64.max
-        var start = max(low, high - window)
+        // Offsets come from the broker: saturate instead of trapping on a hostile answer.
+        func back(_ offset: Int64, _ by: Int64) -> Int64 { max(low, offset.subtractingReportingOverflow(by).overflow ? low : offset - by) }
+        var start = back(high, window)
         while true {
             try reader.read(state, from: start, before: upper, timeout: timeout) { batch in
                 for message in batch { assembler.add(message) }
@@ -127,7 +129,7 @@ public final class StateTopic: StateSnapshotStore {
             window = min(window * 4, 1 << 20)
             // A snapshot whose later chunks were read starts about its chunk index earlier
             // (a little more, for other partitions' records in between); otherwise the window grows.
-            start = max(low, assembler.earliestAwaited.map { min($0 - 16, start - 1) } ?? (start - window))
+            start = assembler.earliestAwaited.map { min(back($0, 16), back(start, 1)) } ?? back(start, window)
         }
     }
 
