@@ -256,6 +256,49 @@ struct AggregateTests {
         }
     }
 
+    @Test("reading records ahead in groups, as the stream does, changes no value, no eviction and no snapshot byte")
+    func readAheadChangesNothing() throws {
+        var events = Self.sequence(seed: 13, count: 1_500, cards: 40)
+        // Keys the read-ahead passes over: longer than a record's inline bytes, and missing.
+        for i in Swift.stride(from: 5, to: events.count, by: 37) { events[i].card = "long_card_token_\(i % 3)_" + String(repeating: "x", count: 40) }
+        for i in Swift.stride(from: 11, to: events.count, by: 53) { events[i].merchant = nil }
+        let validator = EventValidator(configuration: Self.validation)
+        // Uncapped, and capped below the keys seen so that evictions happen between a group's read-ahead and its updates.
+        for limits in [AggregateStateLimits(), AggregateStateLimits(maxKeys: 25)] {
+            let plan = try AggregatePlan(Self.definitions, limits: limits)
+            var plain = AggregateState(plan: plan)
+            let expected = try Self.apply(events, plan, state: &plain)
+            for group in [1, 3, AggregateState.readAheadGroup, 40] {
+                var state = AggregateState(plan: plan)
+                var rows: [[Double]] = []
+                for start in Swift.stride(from: 0, to: events.count, by: group) {
+                    let texts = events.indices[start..<Swift.min(events.count, start + group)].map { Array(Self.json(events[$0], id: $0).utf8) }
+                    let decoded = texts.map { text in
+                        text.withUnsafeBytes { bytes -> TransactionEvent? in
+                            if case .valid(let event) = validator.validate(bytes, now: 1_800_000_000) { return event }
+                            return nil
+                        }
+                    }
+                    for (text, event) in zip(texts, decoded) {
+                        guard let event else { continue }
+                        text.withUnsafeBytes { state.expect(event, record: $0) }
+                    }
+                    state.readAhead()
+                    for (text, event) in zip(texts, decoded) {
+                        let event = try #require(event)
+                        var row = [Double](repeating: 0, count: plan.names.count)
+                        text.withUnsafeBytes { bytes in row.withUnsafeMutableBufferPointer { state.apply(event, record: bytes, into: $0) } }
+                        rows.append(row)
+                    }
+                }
+                #expect(Self.same(rows, expected), "groups of \(group), max_keys \(limits.maxKeys)")
+                #expect(state.counters == plain.counters, "groups of \(group), max_keys \(limits.maxKeys)")
+                #expect(state.snapshot() == plain.snapshot(), "groups of \(group), max_keys \(limits.maxKeys)")
+            }
+            if limits.maxKeys == 25 { #expect(plain.counters.idleEvictions + plain.counters.forcedEvictions > 0, "the cap was reached") }
+        }
+    }
+
     @Test("a full state with no idle key drops the oldest keys and counts them as forced")
     func forcedEviction() throws {
         let plan = try AggregatePlan(Array(Self.definitions.prefix(1)), limits: AggregateStateLimits(maxKeys: 10))

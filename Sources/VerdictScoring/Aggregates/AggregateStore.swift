@@ -129,21 +129,33 @@ public final class AggregateStore: Sendable {
                 let partition = EventSource.Partition(topic: inputs[index].source.topic, partition: inputs[index].source.partition)
                 var end = index + 1
                 while end < range.upperBound && inputs[end].source.partition == partition.partition && inputs[end].source.topic == partition.topic { end += 1 }
-                if map[partition] == nil { map[partition] = Entry(state: AggregateState(plan: plan)) }
-                for i in index..<end where valid[i] {
-                    guard let value = inputs[i].value else { continue }
-                    let row = UnsafeMutableBufferPointer(rebasing: values[(i * width)..<((i + 1) * width)])
-                    value.withUnsafeBytes { bytes in
-                        map[partition]!.state.apply(events[i], record: bytes, into: row)
-                        if let keyField, let key = inputs[i].key, let range = keyField.range(events[i]),
-                            !range.raw(in: bytes).elementsEqual(key)
-                        {
-                            map[partition]!.keyMismatches += 1
+                // Taken out of the map for the run: one hash of the partition per run, not per event.
+                var entry = map.removeValue(forKey: partition) ?? Entry(state: AggregateState(plan: plan))
+                var group = index
+                while group < end {
+                    // A group's records are read into cache together, then updated one by one.
+                    let groupEnd = Swift.min(end, group + AggregateState.readAheadGroup)
+                    for i in group..<groupEnd where valid[i] {
+                        inputs[i].value?.withUnsafeBytes { entry.state.expect(events[i], record: $0) }
+                    }
+                    entry.state.readAhead()
+                    for i in group..<groupEnd where valid[i] {
+                        guard let value = inputs[i].value else { continue }
+                        let row = UnsafeMutableBufferPointer(rebasing: values[(i * width)..<((i + 1) * width)])
+                        value.withUnsafeBytes { bytes in
+                            entry.state.apply(events[i], record: bytes, into: row)
+                            if let keyField, let key = inputs[i].key, let range = keyField.range(events[i]),
+                                !range.raw(in: bytes).elementsEqual(key)
+                            {
+                                entry.keyMismatches += 1
+                            }
                         }
                     }
+                    group = groupEnd
                 }
                 // Dead letters advance the position too: it is where the log stands, not the state.
-                map[partition]!.through = inputs[end - 1].source.offset
+                entry.through = inputs[end - 1].source.offset
+                map[partition] = entry
                 index = end
             }
         }
