@@ -15,7 +15,10 @@ COPY Package.swift ./
 RUN swift package resolve
 COPY Sources ./Sources
 COPY Tests ./Tests
-RUN swift build -c release --product verdict --static-swift-stdlib \
+# haswell (the default): the forest evaluator uses AVX2 and FMA, and the image refuses, with a
+# message, to start on an older CPU; x86-64 runs on any (docs/operations.md, "CPU").
+ARG VERDICT_TARGET_CPU=haswell
+RUN VERDICT_TARGET_CPU=${VERDICT_TARGET_CPU} swift build -c release --product verdict --static-swift-stdlib \
  && install -D .build/release/verdict /out/verdict
 
 FROM ubuntu:noble

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import VerdictPipeline
 
 @main
 struct VerdictCommand: AsyncParsableCommand {
@@ -11,4 +13,28 @@ struct VerdictCommand: AsyncParsableCommand {
             BenchCommand.self, LagExporterCommand.self, HealthcheckCommand.self, ConfigCommand.self,
         ]
     )
+
+    /// ArgumentParser's own `main`, after the CPU check (``CPUSupport``): nothing of the forest
+    /// evaluator runs before it.
+    static func main() async {
+        #if VERDICT_FOREST_HASWELL
+        let required = CPUSupport.haswellFlags
+        #else
+        let required: [String] = []
+        #endif
+        if let problem = CPUSupport.problem(required: required, cpuinfo: CPUSupport.cpuinfo()) {
+            FileHandle.standardError.write(Data((problem + "\n").utf8))
+            Self.exit(withError: ExitCode.failure)
+        }
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
