@@ -274,7 +274,15 @@ struct PolicyReloadStreamTests {
         }
         // Under the shipped 25,000 USD limit almost nothing hits it, and REVIEW and DECLINE get reasons.
         let underFirstAndLast = decisions.filter { $0.policyVersion != "it.2" }
-        #expect(underFirstAndLast.filter { $0.decision != "APPROVE" }.allSatisfy { !$0.reasons.isEmpty || $0.degraded })
+        // A decision the rules raised (an escalation, a hard rule) may have no feature that raised the
+        // score: its rule hits explain it. At night (00:00-05:00 UTC) LATE_NIGHT makes such escalations common.
+        let unexplained = underFirstAndLast.filter {
+            $0.decision != "APPROVE" && $0.reasons.isEmpty && !$0.degraded && !$0.ruleHits.contains { $0.action != "flag" }
+        }
+        #expect(
+            unexplained.isEmpty,
+            "\(unexplained.count) REVIEW/DECLINE without reasons, e.g. \(unexplained.prefix(3).map { "\($0.source) \($0.decision) \($0.ruleHits.map(\.code)) score \($0.riskScore ?? -1)" })"
+        )
         #expect(underFirstAndLast.filter { $0.ruleHits.contains { $0.code == "HARD_AMOUNT_LIMIT" } }.count < underFirstAndLast.count / 100)
         service.signal(SIGTERM)
         #expect(try await service.waitForExit(timeout: .seconds(15)) == 0)
