@@ -147,9 +147,10 @@ for target in package.targets where target.type != .system {
 // The forest evaluator and its TreeSHAP are SIMD arithmetic on doubles. Built for Haswell-class
 // x86-64 (AVX2 and FMA: Intel since 2013, AMD since Zen in 2017, every x86 cloud instance type in
 // use), TreeSHAP runs 8-14% faster on 300-tree depth-6 models than built for baseline x86-64,
-// whose SSE2 takes two instructions per SIMD4<Double> operation (docs/benchmarks.md section 16). Only VerdictForest is built so, and
-// `verdict` checks the CPU before any of its code runs: on a CPU without these instructions it
-// exits with a message naming this variable, instead of dying of SIGILL mid-stream.
+// whose SSE2 takes two instructions per SIMD4<Double> operation (docs/benchmarks.md section 16).
+// Only VerdictForest is built so, and `verdict` checks the CPU before any of its code runs: on a
+// CPU without these instructions it exits with a message naming this variable, instead of dying of
+// SIGILL mid-stream.
 // VERDICT_TARGET_CPU=x86-64 builds for any x86-64 CPU (docs/operations.md, "CPU").
 #if arch(x86_64)
 let forestCPU = Context.environment["VERDICT_TARGET_CPU"] ?? "haswell"
@@ -160,7 +161,7 @@ if forestCPU == "haswell" {
         if target.name == "VerdictForest" {
             target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-target-cpu", forestCPU])]
         } else if target.name == "verdict" {
-            // What the executable checks for before it runs a command (Sources/verdict/CPUSupport.swift).
+            // What the executable checks for before it runs a command (Sources/VerdictPipeline/Services/CPUSupport.swift).
             target.swiftSettings = (target.swiftSettings ?? []) + [.define("VERDICT_FOREST_HASWELL")]
         }
     }

@@ -26,15 +26,6 @@ struct VerdictCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data((problem + "\n").utf8))
             Self.exit(withError: ExitCode.failure)
         }
-        do {
-            var command = try parseAsRoot()
-            if var command = command as? any AsyncParsableCommand {
-                try await command.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            exit(withError: error)
-        }
+        await Self.main(nil)
     }
 }

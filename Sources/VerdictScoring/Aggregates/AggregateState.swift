@@ -213,10 +213,16 @@ public struct AggregateState: Sendable {
     /// Notes the keys `event` will update, for ``readAhead()``.
     public mutating func expect(_ event: borrowing TransactionEvent, record: UnsafeRawBufferPointer) {
         for g in plan.groups.indices {
-            // Escaped and long keys (rare) are only not read ahead.
-            guard let range = plan.groups[g].key.range(event), !range.escaped, Int(range.count) <= KeyedRecords.inlineBytes else { continue }
-            expected[g].append(KeyedRecords.Key(range.raw(in: record)).tag)
+            // A key longer than a record's inline bytes (rare) is kept in a dictionary, not the table.
+            guard let range = plan.groups[g].key.range(event), Int(range.count) <= KeyedRecords.inlineBytes else { continue }
+            let key = Self.key(range, in: record)
+            if key.bytes == nil { expected[g].append(key.tag) }
         }
+    }
+
+    /// The key of a key field's value: its unescaped bytes (an escaped one, rare, is unescaped first).
+    private static func key(_ range: TextRange, in record: UnsafeRawBufferPointer) -> KeyedRecords.Key {
+        range.escaped ? Array(range.string(in: record).utf8).withUnsafeBytes { KeyedRecords.Key($0) } : KeyedRecords.Key(range.raw(in: record))
     }
 
     /// Reads the records of the keys noted by ``expect(_:record:)`` into cache at once, so that the
@@ -246,11 +252,7 @@ public struct AggregateState: Sendable {
                 for kernel in plan.kernels[g] { values[kernel.column] = .nan }
                 continue
             }
-            // A key is its unescaped bytes: an escaped one (rare) is unescaped first.
-            let key =
-                range.escaped
-                ? Array(range.string(in: record).utf8).withUnsafeBytes { KeyedRecords.Key($0) } : KeyedRecords.Key(range.raw(in: record))
-            let slot = self.slot(for: key, group: g)
+            let slot = self.slot(for: Self.key(range, in: record), group: g)
             let base = records[g].base(slot.index)
             let newest = slot.isNew ? nil : Double(bitPattern: records[g].words[base])
             let previous = slot.isNew ? nil : Double(bitPattern: records[g].words[base + 1])
