@@ -5,7 +5,8 @@ import Synchronization
 /// Produces records to Kafka and hands back one delivery report per record.
 ///
 /// - Delivery reports arrive on the producer's own poll thread (blocked in `rd_kafka_poll`, not
-///   sleeping), through the closure given at creation; keep it short (record the result, signal).
+///   sleeping), through the closure given at creation, one call per batch librdkafka served; keep
+///   it short (record the result, signal).
 /// - ``send(_:id:)`` never blocks: when the local queue is full it throws
 ///   ``KafkaError/Code/queueFull`` so the caller can pause or wait with ``waitForQueueSpace(timeout:)``.
 /// - Idempotence is on by default (see ``KafkaProducerConfiguration``).
@@ -17,6 +18,9 @@ public final class KafkaProducer: Sendable {
     private let topics = Mutex<[String: TopicHandle]>([:])
     private let pollThread: Mutex<DedicatedThread?>
     private let shared = Shared()
+    /// Reports collected by the delivery callback until the poll that served them returns.
+    private let deliveries = DeliveryReportBuffer()
+    private let deliveryReports: @Sendable ([KafkaDeliveryReport]) -> Void
 
     /// State the poll thread and the delivery callback share with the producer.
     private final class Shared: Sendable {
@@ -42,22 +46,47 @@ public final class KafkaProducer: Sendable {
     ///   - onError: Client-level errors (all brokers down, fatal errors). Default: logged.
     ///   - deliveryReports: Called once per record on the poll thread.
     /// - Throws: ``KafkaError`` (configuration) when librdkafka refuses a property.
-    public init(
+    public convenience init(
         configuration: KafkaProducerConfiguration,
         logger: Logger,
         onStatistics: (@Sendable (KafkaStatistics) -> Void)? = nil,
         onError: (@Sendable (KafkaError) -> Void)? = nil,
         deliveryReports: @escaping @Sendable (KafkaDeliveryReport) -> Void
     ) throws(KafkaError) {
+        try self.init(
+            configuration: configuration, logger: logger, onStatistics: onStatistics, onError: onError,
+            deliveryReportBatches: { reports in
+                for report in reports { deliveryReports(report) }
+            })
+    }
+
+    /// Creates a producer whose delivery reports arrive in batches, and starts its poll thread.
+    ///
+    /// - Parameters:
+    ///   - configuration: Producer settings; secrets are resolved now.
+    ///   - logger: Receives librdkafka's log lines and state changes.
+    ///   - onStatistics: Called with parsed statistics every `statisticsInterval`, if set.
+    ///   - onError: Client-level errors (all brokers down, fatal errors). Default: logged.
+    ///   - deliveryReportBatches: Called with the reports of each batch librdkafka served, on the
+    ///     poll thread (or on the thread of a flush or a transaction commit that served them), never
+    ///     with an empty array. Every record gets exactly one report.
+    /// - Throws: ``KafkaError`` (configuration) when librdkafka refuses a property.
+    public init(
+        configuration: KafkaProducerConfiguration,
+        logger: Logger,
+        onStatistics: (@Sendable (KafkaStatistics) -> Void)? = nil,
+        onError: (@Sendable (KafkaError) -> Void)? = nil,
+        deliveryReportBatches: @escaping @Sendable ([KafkaDeliveryReport]) -> Void
+    ) throws(KafkaError) {
         let shared = self.shared
+        let buffer = self.deliveries
+        self.deliveryReports = deliveryReportBatches
         let errorLogger = logger
         let callbacks = RDKafkaCallbacks(
             logger: logger,
             onError: onError ?? { error in errorLogger.error("kafka producer error", metadata: [LogKey.error: "\(error)"]) },
             onStatistics: onStatistics,
-            onDelivery: { message in
-                deliveryReports(KafkaDeliveryReport(message))
-            }
+            onDelivery: { message in buffer.add(message) }
         )
         let properties = try configuration.librdkafkaProperties()
         handle = try RDKafkaHandle(kind: .producer, properties: properties, callbacks: callbacks)
@@ -67,9 +96,13 @@ public final class KafkaProducer: Sendable {
         pollThread = Mutex(
             DedicatedThread(name: "verdict-dr") {
                 while shared.running.load(ordering: .relaxed) {
+                    // Reports collected by another thread's flush are handed on here too, at the latest
+                    // one poll timeout later.
+                    let served = rd_kafka_poll(handle.pointer, 100)
+                    buffer.drain(to: deliveryReportBatches)
                     // Waiters wake once per served batch of reports, not once per report: a wake-up per
                     // report cost a context switch per record when the relay waited at its bound.
-                    if rd_kafka_poll(handle.pointer, 100) > 0 && shared.waiters.load(ordering: .relaxed) > 0 {
+                    if served > 0 && shared.waiters.load(ordering: .relaxed) > 0 {
                         shared.deliverySignal.broadcast()
                     }
                 }
@@ -190,8 +223,11 @@ public final class KafkaProducer: Sendable {
     /// - Returns: The number of records still without a report (0 when all were reported).
     public func flush(timeout: Duration) async -> Int {
         let handle = self.handle
+        let (deliveries, deliveryReports) = (self.deliveries, self.deliveryReports)
         return await DedicatedThread.run(name: "verdict-flush") {
             _ = rd_kafka_flush(handle.pointer, timeout.timeoutMilliseconds)
+            // The reports this flush served reach the caller before it returns.
+            deliveries.drain(to: deliveryReports)
             return Int(rd_kafka_outq_len(handle.pointer))
         }
     }
@@ -200,6 +236,7 @@ public final class KafkaProducer: Sendable {
     /// rebalance callback).
     public func flushBlocking(timeout: Duration) -> Int {
         _ = rd_kafka_flush(handle.pointer, timeout.timeoutMilliseconds)
+        deliveries.drain(to: deliveryReports)
         return outstandingCount
     }
 
@@ -240,6 +277,8 @@ public final class KafkaProducer: Sendable {
         if !handle.destroy(timeout: remaining) {
             logger.warning("kafka producer did not shut down within its deadline; abandoning it")
         }
+        // Reports served after the poll thread stopped (by the destroy) still reach the caller.
+        deliveries.drain(to: deliveryReports)
         logger.info("kafka producer closed")
         return left
     }
@@ -330,6 +369,8 @@ public final class KafkaProducer: Sendable {
 
     /// Blocking ``commitTransaction(timeout:)``.
     public func commitTransactionBlocking(timeout: Duration) throws(KafkaError) {
+        // A commit flushes, serving reports on this thread: they reach the caller before it returns.
+        defer { deliveries.drain(to: deliveryReports) }
         if let error = rd_kafka_commit_transaction(handle.pointer, timeout.timeoutMilliseconds) {
             throw KafkaError(consuming: error, context: "committing the transaction")
         }
@@ -337,6 +378,7 @@ public final class KafkaProducer: Sendable {
 
     /// Blocking ``abortTransaction(timeout:)``.
     public func abortTransactionBlocking(timeout: Duration) throws(KafkaError) {
+        defer { deliveries.drain(to: deliveryReports) }
         if let error = rd_kafka_abort_transaction(handle.pointer, timeout.timeoutMilliseconds) {
             throw KafkaError(consuming: error, context: "aborting the transaction")
         }
@@ -344,18 +386,19 @@ public final class KafkaProducer: Sendable {
 
     private func transactionCall(_ what: String, _ body: @escaping @Sendable (OpaquePointer) -> OpaquePointer?) async throws(KafkaError) {
         let handle = self.handle
+        let (deliveries, deliveryReports) = (self.deliveries, self.deliveryReports)
         let result: KafkaError? = await DedicatedThread.run(name: "verdict-txn") {
-            body(handle.pointer).map { KafkaError(consuming: $0, context: what) }
+            defer { deliveries.drain(to: deliveryReports) }
+            return body(handle.pointer).map { KafkaError(consuming: $0, context: what) }
         }
         if let result { throw result }
     }
 }
 
 extension KafkaDeliveryReport {
-    init(_ message: UnsafePointer<rd_kafka_message_t>) {
+    init(_ message: UnsafePointer<rd_kafka_message_t>, topic: String) {
         let m = message.pointee
         let id = UInt64(UInt(bitPattern: m._private))
-        let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
         if m.err == RD_KAFKA_RESP_ERR_NO_ERROR {
             self.init(id: id, topic: topic, partition: Int(m.partition), offset: m.offset >= 0 ? m.offset : nil, error: nil)
         } else {

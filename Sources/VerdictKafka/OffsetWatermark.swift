@@ -82,6 +82,8 @@ public struct OffsetWatermark: Sendable {
     }
 
     private func indexOf(_ offset: Int64) -> Int? {
+        // Acknowledgements mostly come in order: the oldest record in flight is the usual answer.
+        if head < offsets.count && offsets[head] == offset { return head }
         var low = head
         var high = offsets.count
         while low < high {
@@ -98,53 +100,4 @@ public struct OffsetWatermark: Sendable {
         done.removeFirst(head)
         head = 0
     }
-}
-
-/// An ``OffsetWatermark`` per partition.
-public struct PartitionWatermarks: Sendable {
-    private var watermarks: [KafkaTopicPartition: OffsetWatermark] = [:]
-
-    public init() {}
-
-    /// Registers a consumed record; see ``OffsetWatermark/track(_:)``.
-    @discardableResult
-    public mutating func track(_ partition: KafkaTopicPartition, offset: Int64) -> Bool {
-        watermarks[partition, default: OffsetWatermark()].track(offset)
-    }
-
-    /// Marks a record done; returns the offset to store when the partition's watermark advanced.
-    public mutating func complete(_ partition: KafkaTopicPartition, offset: Int64) -> KafkaTopicPartitionOffset? {
-        guard let advanced = watermarks[partition]?.complete(offset) else { return nil }
-        return KafkaTopicPartitionOffset(topicPartition: partition, offset: advanced)
-    }
-
-    /// The watermark of one partition, if tracked.
-    public subscript(partition: KafkaTopicPartition) -> OffsetWatermark? { watermarks[partition] }
-
-    /// Records in flight across all partitions.
-    public var inFlight: Int { watermarks.values.reduce(0) { $0 + $1.inFlight } }
-
-    /// In-flight records of `partition`.
-    public func inFlight(_ partition: KafkaTopicPartition) -> Int { watermarks[partition]?.inFlight ?? 0 }
-
-    /// The committable offset of every partition that has one.
-    public var committableOffsets: [KafkaTopicPartitionOffset] {
-        watermarks.compactMap { partition, mark in
-            mark.committableOffset.map { KafkaTopicPartitionOffset(topicPartition: partition, offset: $0) }
-        }.sorted { $0.topicPartition < $1.topicPartition }
-    }
-
-    /// Forgets partitions (revoked or lost).
-    public mutating func remove(_ partitions: some Sequence<KafkaTopicPartition>) {
-        for partition in partitions { watermarks[partition] = nil }
-    }
-
-    /// The consumer went back to `offset` in `partition`; see ``OffsetWatermark/truncate(from:)``.
-    @discardableResult
-    public mutating func truncate(_ partition: KafkaTopicPartition, from offset: Int64) -> [Int64] {
-        watermarks[partition]?.truncate(from: offset) ?? []
-    }
-
-    /// The partitions tracked.
-    public var partitions: [KafkaTopicPartition] { watermarks.keys.sorted() }
 }

@@ -128,22 +128,6 @@ struct OffsetWatermarkTests {
         }
         #expect(mark.inFlight == offsets.count - offsets.prefix { completed.contains($0) }.count)
     }
-
-    @Test("PartitionWatermarks keeps partitions apart")
-    func partitions() {
-        var marks = PartitionWatermarks()
-        let a = KafkaTopicPartition(topic: "t", partition: 0)
-        let b = KafkaTopicPartition(topic: "t", partition: 1)
-        marks.track(a, offset: 0); marks.track(a, offset: 1); marks.track(b, offset: 0)
-        let r16 = marks.complete(b, offset: 0)
-        #expect(r16 == KafkaTopicPartitionOffset(topicPartition: b, offset: 1))
-        let r17 = marks.complete(a, offset: 1)
-        #expect(r17 == nil)
-        #expect(marks.inFlight == 2)
-        #expect(marks.committableOffsets == [KafkaTopicPartitionOffset(topicPartition: b, offset: 1)])
-        marks.remove([a])
-        #expect(marks.inFlight == 0)
-    }
 }
 
 /// A small deterministic generator so a failing seed can be replayed.

@@ -62,12 +62,16 @@ struct RelaySimulatorTests {
         var restarts = 0
         var trace: [String] = []
         let seed: UInt64
+        let trackerCapacity: Int
 
         init(seed: UInt64) {
             self.seed = seed
             rng = SplitMix64(seed: seed)
             log = Log(&rng)
-            state = RelayState(policy: RelaySimulatorTests.policy, seed: seed)
+            // Rings of 1-4 outputs grow and spill old outputs to the overflow all the time; 1024 is
+            // the relay's own size.
+            trackerCapacity = [1, 2, 4, 1024][Int(seed % 4)]
+            state = RelayState(policy: RelaySimulatorTests.policy, seed: seed, trackerCapacity: trackerCapacity)
             assign(RelaySimulatorTests.partitions)
         }
 
@@ -124,10 +128,10 @@ struct RelaySimulatorTests {
             trace.append("poll \(batch.map { World.key($0.topicPartition, $0.offset) }) sends \(accepted.sends.map(\.id)) rewound \(accepted.rewound)")
             for (message, _) in zip(batch, outputs) where !assigned.contains(message.topicPartition) {
                 #expect(
-                    !accepted.sends.contains { String(decoding: $0.record.key!, as: UTF8.self) == World.key(message.topicPartition, message.offset) },
+                    !accepted.sends.contains { String(decoding: outputs[$0.index].key!, as: UTF8.self) == World.key(message.topicPartition, message.offset) },
                     "a record of an unassigned partition was tracked")
             }
-            for (id, record) in accepted.sends { send(id, record) }
+            for (index, id) in accepted.sends { send(id, outputs[index]) }
             if state.inFlight >= RelaySimulatorTests.policy.maxInFlight { paused = true }
         }
 
@@ -187,7 +191,7 @@ struct RelaySimulatorTests {
             for entry in inFlight where Bool.random(using: &rng) { acknowledged.insert(World.key(entry.partition, entry.offset)) }
             inFlight.removeAll()
             stale.removeAll()
-            state = RelayState(policy: RelaySimulatorTests.policy, seed: rng.next())
+            state = RelayState(policy: RelaySimulatorTests.policy, seed: rng.next(), trackerCapacity: trackerCapacity)
             assigned.removeAll()
             paused = false
             assign(RelaySimulatorTests.partitions)

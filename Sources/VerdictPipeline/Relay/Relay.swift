@@ -151,8 +151,8 @@ public final class Relay: KafkaConsumerHandler, Sendable {
         guard accepting.load(ordering: .relaxed) else { return }
         let (accepted, inFlight) = state.withLock { state in (state.accept(messages, outputs: outputs), state.inFlight) }
         report(accepted)
-        for (id, record) in accepted.sends {
-            send(record, id: id, producer: producer)
+        for (index, id) in accepted.sends {
+            send(outputs[index], id: id, producer: producer)
         }
         observer?.relay(processed: messages.count, seconds: (clock.now - startedAt).seconds)
         if inFlight >= configuration.maxInFlight {
@@ -292,14 +292,22 @@ public final class Relay: KafkaConsumerHandler, Sendable {
 
     // MARK: Producer side (delivery reports)
 
-    /// Hand this to the producer as its delivery-report closure.
-    public func handleDelivery(_ report: KafkaDeliveryReport) {
-        if let error = report.error {
-            handleFailure(report.id, error: error)
-        } else {
-            state.withLock { $0.delivered(report.id) }
-            observer?.relay(delivered: 1)
+    /// Hand this to the producer as its batched delivery-report closure
+    /// (`KafkaProducer(…, deliveryReportBatches:)`): the acknowledgements of a batch take the lock
+    /// once, where one acquisition per report contended with the poll thread's per-batch one.
+    public func handleDeliveries(_ reports: [KafkaDeliveryReport]) {
+        let delivered = state.withLock { state in
+            var delivered = 0
+            for report in reports where report.error == nil {
+                state.delivered(report.id)
+                delivered += 1
+            }
+            return delivered
         }
+        for report in reports {
+            if let error = report.error { handleFailure(report.id, error: error) }
+        }
+        if delivered > 0 { observer?.relay(delivered: delivered) }
     }
 
     private func handleFailure(_ id: UInt64, error: KafkaError) {

@@ -65,7 +65,7 @@ struct RelayState {
 
     let policy: Policy
     private(set) var assignment: Set<KafkaTopicPartition> = []
-    private(set) var tracker = InFlightTracker()
+    private(set) var tracker: InFlightTracker
     private(set) var retries: [UInt64: Retry] = [:]
     /// Partitions held by a non-retriable failure.
     private(set) var held: [KafkaTopicPartition: Hold] = [:]
@@ -75,8 +75,11 @@ struct RelayState {
     private(set) var fatal: String?
     private var random: SplitMix64
 
-    init(policy: Policy, seed: UInt64 = 0x5EED) {
+    /// - Parameter trackerCapacity: The in-flight ring's first size (a power of two; it grows). The
+    ///   simulator tests start it tiny so that every run grows and spills it.
+    init(policy: Policy, seed: UInt64 = 0x5EED, trackerCapacity: Int = 1024) {
         self.policy = policy
+        tracker = InFlightTracker(capacity: trackerCapacity)
         random = SplitMix64(seed: seed)
     }
 
@@ -116,7 +119,8 @@ struct RelayState {
     // MARK: Records
 
     struct Accepted {
-        var sends: [(id: UInt64, record: KafkaProducerRecord)] = []
+        /// The outputs to send: each one's index in the batch and its delivery id.
+        var sends: [(index: Int, id: UInt64)] = []
         var droppedUnassigned = 0
         var rewound: [KafkaTopicPartition] = []
         var refused = 0
@@ -124,29 +128,45 @@ struct RelayState {
 
     /// A processed batch: each record with its output. Records of unassigned partitions are dropped
     /// before tracking; a backward offset restarts its partition's bookkeeping.
+    ///
+    /// A consumed batch is runs of one partition's records, so the partition is looked up once per
+    /// run, not once per record.
     mutating func accept(_ messages: [KafkaMessage], outputs: [KafkaProducerRecord]) -> Accepted {
+        precondition(messages.count == outputs.count, "one output per record")
         var result = Accepted()
         result.sends.reserveCapacity(messages.count)
-        for (message, output) in zip(messages, outputs) {
-            let partition = message.topicPartition
+        var start = 0
+        while start < messages.count {
+            var end = start + 1
+            while end < messages.count && messages[end].partition == messages[start].partition && messages[end].topic == messages[start].topic {
+                end += 1
+            }
+            defer { start = end }
+            let partition = messages[start].topicPartition
             guard assignment.contains(partition) else {
-                result.droppedUnassigned += 1
+                result.droppedUnassigned += end - start
                 continue
             }
-            if let last = tracker.watermarks[partition]?.lastTracked, message.offset <= last {
-                // Re-delivery from an earlier offset: what was in flight from there on is redone;
-                // what is in flight before it still holds the watermark.
-                let dropped = tracker.rewind(partition, to: message.offset)
-                for id in dropped { retries[id] = nil }
-                counters.abandoned += dropped.count
-                counters.rewinds += 1
-                result.rewound.append(partition)
-            }
-            counters.consumed += 1
-            if let id = tracker.track(message, output: output) {
-                result.sends.append((id, output))
-            } else {
-                result.refused += 1
+            let slot = tracker.slot(for: partition)
+            for index in start..<end {
+                let offset = messages[index].offset
+                if let last = tracker.lastTracked(slot), offset <= last {
+                    // Re-delivery from an earlier offset: what was in flight from there on is redone;
+                    // what is in flight before it still holds the watermark.
+                    let dropped = tracker.rewind(slot, to: offset)
+                    if !retries.isEmpty {
+                        for id in dropped { retries[id] = nil }
+                    }
+                    counters.abandoned += dropped.count
+                    counters.rewinds += 1
+                    result.rewound.append(partition)
+                }
+                counters.consumed += 1
+                if let id = tracker.track(slot: slot, offset: offset, output: outputs[index]) {
+                    result.sends.append((index, id))
+                } else {
+                    result.refused += 1
+                }
             }
         }
         counters.droppedUnassigned += result.droppedUnassigned
@@ -157,12 +177,13 @@ struct RelayState {
     // MARK: Delivery reports
 
     mutating func delivered(_ id: UInt64) {
-        guard let partition = tracker.partition(of: id) else { return }
-        tracker.delivered(id)
-        retries[id] = nil
+        guard let slot = tracker.delivered(id) else { return }
         counters.delivered += 1
         // Only during an outage is anything retrying; then the scan is over the few scheduled.
-        if retrying[partition] != nil && !retries.keys.contains(where: { tracker.partition(of: $0) == partition }) {
+        guard !retries.isEmpty || !retrying.isEmpty else { return }
+        retries[id] = nil
+        let partition = tracker.partition(ofSlot: slot)
+        if retrying[partition] != nil && !retries.keys.contains(where: { tracker.slot(of: $0) == slot }) {
             retrying[partition] = nil
         }
     }

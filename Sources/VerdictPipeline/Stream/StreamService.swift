@@ -74,7 +74,7 @@ public final class StreamService: Service, Sendable {
                 logger: logger, observer: observer
             )
             producer = try KafkaProducer(
-                configuration: c.producerConfiguration(), logger: logger, onError: onError, deliveryReports: atLeastOnce.handleDelivery)
+                configuration: c.producerConfiguration(), logger: logger, onError: onError, deliveryReportBatches: atLeastOnce.handleDeliveries)
             atLeastOnce.attach(producer: producer)
             relay = atLeastOnce
         }

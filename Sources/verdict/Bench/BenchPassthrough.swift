@@ -57,7 +57,7 @@ struct BenchPassthrough: AsyncParsableCommand {
         let producer = try KafkaProducer(
             configuration: KafkaProducerConfiguration(client: CommandSupport.client(brokers)),
             logger: logger,
-            deliveryReports: relay.handleDelivery
+            deliveryReportBatches: relay.handleDeliveries
         )
         relay.attach(producer: producer)
         let consumerConfiguration = KafkaConsumerConfiguration(client: CommandSupport.client(brokers), groupID: group, sessionTimeout: .seconds(6))
