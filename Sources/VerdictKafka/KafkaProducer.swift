@@ -404,7 +404,14 @@ extension KafkaDeliveryReport {
         } else {
             let detail = String(cString: rd_kafka_err2str(m.err))
             let error = KafkaError(rdkafka: m.err, detail: detail, context: "delivering to \(topic)[\(m.partition)]")
-            self.init(id: id, topic: topic, partition: Int(m.partition), offset: nil, error: error)
+            // librdkafka still holds the record's bytes and headers in its report (not its
+            // timestamp: rd_kafka_message_timestamp answers "not available" for a failed record).
+            let record = KafkaProducerRecord(
+                topic: topic, partition: m.partition >= 0 ? Int(m.partition) : nil,
+                key: m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) },
+                value: m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) },
+                headers: RDKafkaMessageCopier.headers(of: message))
+            self.init(id: id, topic: topic, partition: Int(m.partition), offset: nil, error: error, record: record)
         }
     }
 }

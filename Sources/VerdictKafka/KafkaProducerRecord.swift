@@ -31,13 +31,21 @@ public struct KafkaDeliveryReport: Sendable, Equatable {
     public var offset: Int64?
     /// Why the record was not delivered; nil when it was.
     public var error: KafkaError?
+    /// The record that was not delivered, copied back from librdkafka: its key, value, headers and
+    /// the partition it was assigned (nil if none was), so a caller can send it again without
+    /// keeping its own copy of every record in flight; nil when it was delivered.
+    ///
+    /// - Important: Its `timestamp` is nil: librdkafka does not report the timestamp of a failed
+    ///   record. A caller that set one must set it again before resending.
+    public var record: KafkaProducerRecord?
 
-    public init(id: UInt64, topic: String, partition: Int, offset: Int64?, error: KafkaError?) {
+    public init(id: UInt64, topic: String, partition: Int, offset: Int64?, error: KafkaError?, record: KafkaProducerRecord? = nil) {
         self.id = id
         self.topic = topic
         self.partition = partition
         self.offset = offset
         self.error = error
+        self.record = record
     }
 
     /// The record was acknowledged by the broker.

@@ -185,6 +185,42 @@ struct MockClusterProduceTests {
         #expect(failed.allSatisfy { $0.error?.code == .authorization })
     }
 
+    @Test("reports arrive in batches, one per record, and a failed record comes back whole for a resend")
+    func batchedReportsCarryFailedRecords() async throws {
+        let cluster = try KafkaMockCluster(brokers: 1, logger: Self.logger)
+        let topic = "faults-batched"
+        try cluster.createTopic(topic, partitions: 1, replicationFactor: 1)
+        let batches = Mutex<[[KafkaDeliveryReport]]>([])
+        let producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(bootstrapServers: [cluster.bootstrapServers])),
+            logger: Self.logger, deliveryReportBatches: { reports in batches.withLock { $0.append(reports) } })
+        func record(_ id: Int) -> KafkaProducerRecord {
+            KafkaProducerRecord(
+                topic: topic, key: Array("k\(id)".utf8), value: Array("v\(id)".utf8),
+                headers: [KafkaHeader(name: "trace", string: "t\(id)"), KafkaHeader(name: "empty", value: nil)], timestamp: 1_700_000_000_000 + Int64(id))
+        }
+        for id in 0..<200 { try producer.send(record(id), id: UInt64(id)) }
+        #expect(await producer.flush(timeout: .seconds(10)) == 0)
+        cluster.failNextRequests(.produce, with: [.topicAuthorizationFailed])
+        for id in 200..<210 { try producer.send(record(id), id: UInt64(id)) }
+        #expect(await producer.flush(timeout: .seconds(10)) == 0)
+        await producer.close(timeout: .seconds(5))
+        let all = batches.withLock { $0 }
+        #expect(all.allSatisfy { !$0.isEmpty })
+        #expect(all.count < 210, "\(all.count) calls for 210 reports: they were not batched")
+        let reports = all.flatMap { $0 }
+        #expect(reports.map(\.id).sorted() == (0..<210).map(UInt64.init), "every record has exactly one report")
+        #expect(reports.allSatisfy { ($0.error == nil) == ($0.record == nil) }, "only a failed report carries its record")
+        let failed = reports.filter { !$0.isDelivered }
+        #expect(!failed.isEmpty)
+        for report in failed {
+            var expected = record(Int(report.id))
+            expected.partition = 0
+            expected.timestamp = nil
+            #expect(report.record == expected, "report \(report.id) came back as \(String(describing: report.record))")
+        }
+    }
+
     @Test("statistics arrive parsed, with the producer's queue depth and broker RTTs")
     func statistics() async throws {
         let cluster = try KafkaMockCluster(brokers: 1, logger: Self.logger)

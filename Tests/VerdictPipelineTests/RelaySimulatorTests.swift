@@ -50,7 +50,7 @@ struct RelaySimulatorTests {
         /// Committed (stored) offsets survive crashes.
         var stored: [KafkaTopicPartition: Int64] = [:]
         /// Outputs at the "broker": sent and not yet answered.
-        var inFlight: [(id: UInt64, partition: KafkaTopicPartition, offset: Int64)] = []
+        var inFlight: [(id: UInt64, partition: KafkaTopicPartition, offset: Int64, record: KafkaProducerRecord)] = []
         /// Every record whose output the broker acknowledged, in any incarnation.
         var acknowledged: Set<String> = []
         /// Records of revoked partitions that librdkafka had fetched and still hands out.
@@ -137,19 +137,20 @@ struct RelaySimulatorTests {
 
         mutating func send(_ id: UInt64, _ record: KafkaProducerRecord) {
             if faults && rng.next() % 10 == 0 {
-                _ = state.failed(id, kind: .queueFull, error: "queue full", now: now)
+                _ = state.failed(id, kind: .queueFull, error: "queue full", now: now, record: record)
                 return
             }
             let key = String(decoding: record.key!, as: UTF8.self).split(separator: "@")
-            inFlight.append((id, KafkaTopicPartition(topic: "in", partition: Int(key[0])!), Int64(key[1])!))
+            inFlight.append((id, KafkaTopicPartition(topic: "in", partition: Int(key[0])!), Int64(key[1])!, record))
         }
 
         mutating func answer() {
             guard !inFlight.isEmpty else { return }
-            let (id, partition, offset) = inFlight.remove(at: Int.random(in: 0..<inFlight.count, using: &rng))
+            let (id, partition, offset, record) = inFlight.remove(at: Int.random(in: 0..<inFlight.count, using: &rng))
             if faults && rng.next() % 4 == 0 {
                 trace.append("fail \(id) \(World.key(partition, offset))")
-                _ = state.failed(id, kind: .retriable, error: "broker down", now: now)
+                // As librdkafka does, the failed delivery hands the record back.
+                _ = state.failed(id, kind: .retriable, error: "broker down", now: now, record: record)
             } else {
                 trace.append("ack \(id) \(World.key(partition, offset))")
                 acknowledged.insert(World.key(partition, offset))
@@ -305,15 +306,19 @@ struct RelaySimulatorTests {
     func backoff() {
         var state = RelayState(policy: Self.policy, seed: 7)
         state.assigned([Self.partitions[0]])
-        let accepted = state.accept([KafkaMessage(topic: "in", partition: 0, offset: 0, value: [])], outputs: [KafkaProducerRecord(topic: "out", value: [])])
+        let out = KafkaProducerRecord(topic: "out", value: [7], timestamp: 1_700_000_000_000)
+        var reported = out
+        reported.timestamp = nil
+        let accepted = state.accept([KafkaMessage(topic: "in", partition: 0, offset: 0, value: [])], outputs: [out])
         let id = accepted.sends[0].id
         var now = 0.0
         var delays: [Double] = []
         for _ in 0..<40 {
-            guard case .retry(let due, _) = state.failed(id, kind: .retriable, error: "down", now: now) else { Issue.record("gave up"); return }
+            guard case .retry(let due, _) = state.failed(id, kind: .retriable, error: "down", now: now, record: reported) else { Issue.record("gave up"); return }
             delays.append(due - now)
             #expect(state.dueRetries(now: due - 0.001).isEmpty)
-            #expect(state.dueRetries(now: due).map(\.id) == [id])
+            let retried = state.dueRetries(now: due)
+            #expect(retried.map(\.id) == [id] && retried.map(\.record) == [out], "the retry sends the failed output again, with its own timestamp")
             now = due
         }
         #expect(delays[0] >= 0.05 && delays[0] <= 0.1)
@@ -335,7 +340,7 @@ struct RelaySimulatorTests {
             KafkaMessage(topic: "in", partition: 0, offset: 1, value: []),
         ]
         let accepted = state.accept(batch, outputs: [out, out, out])
-        let action = state.failed(accepted.sends[0].id, kind: .permanent, error: "Broker: Topic authorization failed", now: 10)
+        let action = state.failed(accepted.sends[0].id, kind: .permanent, error: "Broker: Topic authorization failed", now: 10, record: out)
         guard case .hold(let partition, let hold) = action else { Issue.record("not held: \(action)"); return }
         #expect(partition == Self.partitions[0] && hold.offset == 0 && hold.topic == "decisions")
         state.delivered(accepted.sends[1].id)

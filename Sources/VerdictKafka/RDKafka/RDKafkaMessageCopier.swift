@@ -37,7 +37,7 @@ struct RDKafkaMessageCopier {
         )
     }
 
-    static func headers(of message: UnsafeMutablePointer<rd_kafka_message_t>) -> [KafkaHeader] {
+    static func headers(of message: UnsafePointer<rd_kafka_message_t>) -> [KafkaHeader] {
         var headers: OpaquePointer?
         guard rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers else { return [] }
         var result: [KafkaHeader] = []

@@ -1,7 +1,9 @@
 import VerdictKafka
 
 /// Everything in flight between consuming a record and the broker acknowledging its output:
-/// per-partition watermarks, the outputs kept for retries, and the offsets ready to store.
+/// per-partition watermarks, each output's partition, offset and attempts, and the offsets ready to
+/// store. The outputs themselves are not kept: a failed one comes back in its delivery report, and
+/// ``RelayState`` keeps it until its retry.
 ///
 /// Not thread-safe by itself; ``Relay`` guards it with one lock, taken once per consumed batch on
 /// the poll thread and once per batch of delivery reports on the producer's thread.
@@ -11,11 +13,13 @@ import VerdictKafka
 /// not per record), and pending outputs live in a ring indexed by their delivery id, which is handed
 /// out in sequence and mostly acknowledged in order.
 struct InFlightTracker {
+    /// Plain values only: the ring costs no reference counting on either thread.
     struct Pending {
         var slot: Int
         var offset: Int64
-        var record: KafkaProducerRecord
         var attempts: Int
+        /// The output's own timestamp, which a failed delivery report does not give back.
+        var timestamp: Int64?
     }
 
     /// A partition's bookkeeping. Slots are never reused: a consumer sees few partitions in its life,
@@ -78,14 +82,14 @@ struct InFlightTracker {
 
     // MARK: Records
 
-    /// Registers a consumed record of `slot` and its output; returns the delivery id to send it
+    /// Registers a consumed record of `slot`; returns the delivery id to send it
     /// with, or nil when the offset is a re-delivery of one already in flight.
-    mutating func track(slot: Int, offset: Int64, output: KafkaProducerRecord) -> UInt64? {
+    mutating func track(slot: Int, offset: Int64, timestamp: Int64? = nil) -> UInt64? {
         guard slots[slot].watermark.track(offset) else { return nil }
         if nextID - firstID == UInt64(ring.count) { makeRoom() }
         let id = nextID
         nextID &+= 1
-        ring[ringIndex(id)] = Pending(slot: slot, offset: offset, record: output, attempts: 1)
+        ring[ringIndex(id)] = Pending(slot: slot, offset: offset, attempts: 1, timestamp: timestamp)
         pendingCount += 1
         return id
     }
@@ -102,9 +106,9 @@ struct InFlightTracker {
         return entry.slot
     }
 
-    /// The partition, offset and attempts so far of output `id`, if it is in flight.
-    func entry(_ id: UInt64) -> (partition: KafkaTopicPartition, offset: Int64, attempts: Int)? {
-        pending(id).map { (slots[$0.slot].partition, $0.offset, $0.attempts) }
+    /// The partition, offset, attempts so far and timestamp of output `id`, if it is in flight.
+    func entry(_ id: UInt64) -> (partition: KafkaTopicPartition, offset: Int64, attempts: Int, timestamp: Int64?)? {
+        pending(id).map { (slots[$0.slot].partition, $0.offset, $0.attempts, $0.timestamp) }
     }
 
     /// The partition slot of output `id`, if it is in flight.
@@ -118,9 +122,6 @@ struct InFlightTracker {
             overflow[id]?.attempts += 1
         }
     }
-
-    /// The output kept for `id`, for a retry.
-    func pendingRecord(_ id: UInt64) -> KafkaProducerRecord? { pending(id)?.record }
 
     /// The offsets to store now, cleared.
     mutating func takeOffsetsToStore() -> [KafkaTopicPartitionOffset] {

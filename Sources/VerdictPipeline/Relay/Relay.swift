@@ -305,15 +305,25 @@ public final class Relay: KafkaConsumerHandler, Sendable {
             return delivered
         }
         for report in reports {
-            if let error = report.error { handleFailure(report.id, error: error) }
+            guard let error = report.error else { continue }
+            if let record = report.record {
+                handleFailure(report.id, error: error, record: record)
+            } else {
+                // The wrapper copies every failed record back; without one there is nothing to
+                // resend, so the partition is held rather than skipped.
+                let missing = KafkaError(code: .invalidArgument, message: "delivery report without its record: \(error)")
+                handleFailure(report.id, error: missing, record: KafkaProducerRecord(topic: report.topic, value: nil))
+            }
         }
         if delivered > 0 { observer?.relay(delivered: delivered) }
     }
 
-    private func handleFailure(_ id: UInt64, error: KafkaError) {
+    private func handleFailure(_ id: UInt64, error: KafkaError, record: KafkaProducerRecord) {
         let kind = RelayState.classify(error)
         let now = self.now
-        let (action, entry) = state.withLock { state in (state.failed(id, kind: kind, error: "\(error)", now: now), state.tracker.entry(id)) }
+        let (action, entry) = state.withLock { state in
+            (state.failed(id, kind: kind, error: "\(error)", now: now, record: record), state.tracker.entry(id))
+        }
         let partition = entry.map { "\($0.partition)" } ?? "?"
         let offset = entry.map { "\($0.offset)" } ?? "?"
         switch action {
@@ -352,7 +362,7 @@ public final class Relay: KafkaConsumerHandler, Sendable {
             // so neither a poll nor a revoke callback blocks on a stalled broker.
             try producer.sendBlocking(record, id: id, timeout: configuration.sendTimeout)
         } catch {
-            handleFailure(id, error: error)
+            handleFailure(id, error: error, record: record)
         }
     }
 

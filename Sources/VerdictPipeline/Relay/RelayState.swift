@@ -57,10 +57,12 @@ struct RelayState {
         var offset: Int64
     }
 
-    /// A scheduled retry.
+    /// A scheduled retry, with the output to send again (from the failed delivery report, or the
+    /// send that failed).
     struct Retry {
         var due: Double
         var attempt: Int
+        var record: KafkaProducerRecord
     }
 
     let policy: Policy
@@ -108,7 +110,7 @@ struct RelayState {
 
     private mutating func dropState(_ partitions: Set<KafkaTopicPartition>) -> Int {
         let abandoned = tracker.remove(partitions)
-        retries = retries.filter { id, _ in tracker.pendingRecord(id) != nil }
+        retries = retries.filter { id, _ in tracker.entry(id) != nil }
         for partition in partitions {
             held[partition] = nil
             retrying[partition] = nil
@@ -162,7 +164,7 @@ struct RelayState {
                     result.rewound.append(partition)
                 }
                 counters.consumed += 1
-                if let id = tracker.track(slot: slot, offset: offset, output: outputs[index]) {
+                if let id = tracker.track(slot: slot, offset: offset, timestamp: outputs[index].timestamp) {
                     result.sends.append((index, id))
                 } else {
                     result.refused += 1
@@ -201,11 +203,15 @@ struct RelayState {
         case ignored
     }
 
-    mutating func failed(_ id: UInt64, kind: FailureKind, error: String, now: Double) -> FailureAction {
-        guard let (partition, offset, attempts) = tracker.entry(id) else { return .ignored }
+    /// Output `id` failed with `error`; `record` is the output, to send again (its timestamp is
+    /// restored here: a failed delivery report does not carry it).
+    mutating func failed(_ id: UInt64, kind: FailureKind, error: String, now: Double, record: KafkaProducerRecord) -> FailureAction {
+        guard let (partition, offset, attempts, timestamp) = tracker.entry(id) else { return .ignored }
+        var record = record
+        record.timestamp = timestamp
         switch kind {
         case .queueFull:
-            retries[id] = Retry(due: now, attempt: attempts)
+            retries[id] = Retry(due: now, attempt: attempts, record: record)
             return .resendSoon
         case .retriable:
             let attempt = attempts + 1
@@ -213,7 +219,7 @@ struct RelayState {
             let delay = min(policy.backoffMax, policy.backoffBase * Double(1 << min(attempt - 2, 30)))
             // Full jitter over the upper half: retries of many records spread instead of arriving together.
             let due = now + delay * (0.5 + 0.5 * random.nextUnit())
-            retries[id] = Retry(due: due, attempt: attempt)
+            retries[id] = Retry(due: due, attempt: attempt, record: record)
             retrying[partition] = error
             counters.retried += 1
             return .retry(due: due, attempt: attempt)
@@ -221,7 +227,7 @@ struct RelayState {
             counters.failedPermanently += 1
             retries[id] = nil
             if let existing = held[partition] { return .hold(partition, existing) }
-            let hold = Hold(topic: tracker.pendingRecord(id)?.topic ?? "", error: error, since: now, offset: offset)
+            let hold = Hold(topic: record.topic, error: error, since: now, offset: offset)
             held[partition] = hold
             return .hold(partition, hold)
         case .fatal:
@@ -236,9 +242,10 @@ struct RelayState {
         guard !retries.isEmpty else { return [] }
         var due: [(id: UInt64, record: KafkaProducerRecord)] = []
         for (id, retry) in retries where retry.due <= now {
-            if let record = tracker.pendingRecord(id) { due.append((id, record)) }
+            due.append((id, retry.record))
         }
         for (id, _) in due { retries[id] = nil }
+        due.removeAll { tracker.entry($0.id) == nil }
         due.sort { $0.id < $1.id }
         return due
     }
