@@ -318,7 +318,8 @@ struct RelaySimulatorTests {
             delays.append(due - now)
             #expect(state.dueRetries(now: due - 0.001).isEmpty)
             let retried = state.dueRetries(now: due)
-            #expect(retried.map(\.id) == [id] && retried.map(\.record) == [out], "the retry sends the failed output again, with its own timestamp")
+            #expect(
+                retried.map(\.id) == [id] && retried.map(\.record) == [out], "the retry sends the failed output again, with its own timestamp")
             now = due
         }
         #expect(delays[0] >= 0.05 && delays[0] <= 0.1)
