@@ -314,7 +314,10 @@ struct RelaySimulatorTests {
         var now = 0.0
         var delays: [Double] = []
         for _ in 0..<40 {
-            guard case .retry(let due, _) = state.failed(id, kind: .retriable, error: "down", now: now, record: reported) else { Issue.record("gave up"); return }
+            guard case .retry(let due, _) = state.failed(id, kind: .retriable, error: "down", now: now, record: reported) else {
+                Issue.record("gave up")
+                return
+            }
             delays.append(due - now)
             #expect(state.dueRetries(now: due - 0.001).isEmpty)
             let retried = state.dueRetries(now: due)
