@@ -274,18 +274,31 @@ struct ChaosMatrixTests {
             "chaos-stall", brokers: cluster.bootstrapServers, producerProperties: ["message.timeout.ms": "2000"], mock: cluster)
         fixture.isolateDecisions(on: cluster, coordinatorToo: true)
         let total = 100_000
-        try await fixture.generate(count: total, seed: 109)
+        let beforeOutage = 40_000
+        let consumed = "verdict_events_consumed_total{topic=\"\(fixture.input)\"}"
+        try await fixture.generate(count: beforeOutage, seed: 109)
         let service = try await fixture.start()
         try await service.waitUntilReady()
-        try await Task.sleep(for: .seconds(1))
+        // The service decides a backlog faster than the outage could begin: the rest of the events
+        // arrive during it (the input's leader stays up), so they are consumed, fail to deliver,
+        // and must be retried.
+        try await eventually(timeout: .seconds(60), "the first events decided") { () async -> Bool in
+            let read = (try? await service.metric(consumed)) ?? 0
+            let inFlight = (try? await service.metric("verdict_in_flight_events")) ?? 1
+            return read >= Double(beforeOutage) && inFlight == 0
+        }
         cluster.setBrokerDown(2)
+        try await fixture.generate(count: total - beforeOutage, seed: 1109)
         // Five attempts of 2 s each would have given up after 10 s: stall for 15.
         var healthy = true
         for _ in 0..<30 {
             if try await service.get("/healthz").0 != 200 { healthy = false }
             try await Task.sleep(for: .milliseconds(500))
         }
-        let consumedBefore = try await service.metric("verdict_events_consumed_total{topic=\"\(fixture.input)\"}") ?? 0
+        let consumedBefore = try await service.metric(consumed) ?? 0
+        let failures = try await service.metric("verdict_delivery_failures_total{permanent=\"false\"}") ?? 0
+        #expect(failures > 0, "no delivery failed during the outage: the test did not test retries")
+        #expect(consumedBefore < Double(total), "everything was consumed during the outage: resuming cannot be observed")
         let back = ContinuousClock.now
         cluster.setBrokerUp(2)
         let recovery = try await Self.secondsUntilConsuming(service, fixture, after: consumedBefore, since: back)
