@@ -16,6 +16,7 @@ public final class KafkaProducer: Sendable {
     private let logger: Logger
     /// `rd_kafka_topic_t` handles by name, created once; librdkafka's topic handles are thread-safe.
     private let topics = Mutex<[String: TopicHandle]>([:])
+    private let lastTopic = Mutex<(name: String, handle: TopicHandle)?>(nil)
     private let pollThread: Mutex<DedicatedThread?>
     private let shared = Shared()
     /// Reports collected by the delivery callback until the poll that served them returns.
@@ -273,6 +274,7 @@ public final class KafkaProducer: Sendable {
         }
         stopPolling()
         topics.withLock { $0.removeAll() }
+        lastTopic.withLock { $0 = nil }
         let remaining = max(.milliseconds(100), deadline - clock.now)
         if !handle.destroy(timeout: remaining) {
             logger.warning("kafka producer did not shut down within its deadline; abandoning it")
@@ -294,7 +296,13 @@ public final class KafkaProducer: Sendable {
     }
 
     private func topicHandle(_ name: String) throws(KafkaError) -> TopicHandle {
-        if let existing = topics.withLock({ $0[name] }) { return existing }
+        // Consecutive sends mostly go to one topic: comparing with the last one's name is cheaper
+        // than hashing it (equal Strings that share storage compare without reading their bytes).
+        if let existing = lastTopic.withLock({ last in last.flatMap { $0.name == name ? $0.handle : nil } }) { return existing }
+        if let existing = topics.withLock({ $0[name] }) {
+            lastTopic.withLock { $0 = (name, existing) }
+            return existing
+        }
         guard let created = rd_kafka_topic_new(handle.pointer, name, nil) else {
             throw KafkaError(rdkafka: rd_kafka_last_error(), context: "creating a handle for topic \(name)")
         }

@@ -4,12 +4,16 @@ import CRdKafka
 /// topic-name cache needs no lock: a topic's name String is made once, not once per message.
 struct RDKafkaMessageCopier {
     private var topicNames: [OpaquePointer: String] = [:]
+    /// The topic of the previous message: a batch is runs of one partition's messages, so this
+    /// answers most lookups without hashing.
+    private var last: (rkt: OpaquePointer, name: String)?
 
     mutating func topicName(_ rkt: OpaquePointer?) -> String {
         guard let rkt else { return "" }
-        if let name = topicNames[rkt] { return name }
-        let name = String(cString: rd_kafka_topic_name(rkt))
+        if let last, last.rkt == rkt { return last.name }
+        let name = topicNames[rkt] ?? String(cString: rd_kafka_topic_name(rkt))
         topicNames[rkt] = name
+        last = (rkt, name)
         return name
     }
 
